@@ -1,0 +1,108 @@
+"""Configured vcrpy objects: the ``VCR`` class, the ``vcr_config`` dict, and adopting pytest-recording's VCR."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import vcr
+from vcr.cassette import CassetteContextDecorator
+
+from . import scrub, serializer
+from .cassette import IndexedCassette
+from .matchers import DEFAULT_MATCH_ON, MATCHERS
+from .persister import Layout, Persister
+
+SERIALIZER_NAME = "vcr_ext"
+
+# Options that are ours, not vcrpy's; they configure the persister.
+_OWN_OPTIONS = ("layout", "keep_response_headers", "ascii_only")
+
+
+def _json_suffix(path: str | os.PathLike[str]) -> str:
+    text = os.fspath(path)
+    return text if text.endswith(".json") else text + ".json"
+
+
+def persister_from(options: dict[str, Any]) -> Persister:
+    """A :class:`Persister` from our own options (``layout``, ``keep_response_headers``, ``ascii_only``)."""
+    keep: Iterable[str] = options.get("keep_response_headers", ())
+    layout: Layout = options.get("layout", "auto")
+    return Persister(
+        layout=layout,
+        keep_response_headers=scrub.KEEP_RESPONSE_HEADERS | {h.lower() for h in keep},
+        ascii_only=bool(options.get("ascii_only", False)),
+    )
+
+
+def defaults(**overrides: Any) -> dict[str, Any]:
+    """vcrpy keyword arguments with vcr_ext's defaults, ``overrides`` applied on top."""
+    own = {k: overrides.pop(k) for k in _OWN_OPTIONS if k in overrides}
+    path_transformer: Callable[[str], str] | None = _json_suffix if own.get("layout") == "file" else None
+    config: dict[str, Any] = {
+        "persister": persister_from(own),
+        "match_on": DEFAULT_MATCH_ON,
+        # The body is typed from decoded JSON; a gzip body would be stored as opaque bytes.
+        "decode_compressed_response": True,
+        "path_transformer": path_transformer,
+    }
+    config.update(overrides)
+    return config
+
+
+def register(instance: vcr.VCR) -> None:
+    """Make vcr_ext's matcher and serializer names known to a vcrpy ``VCR``."""
+    for name, matcher in MATCHERS.items():
+        instance.register_matcher(name, matcher)
+    instance.register_serializer(SERIALIZER_NAME, serializer)
+
+
+class VCR(vcr.VCR):  # type: ignore[misc]
+    """A ``vcr.VCR`` configured for OpenAI traffic; see :func:`vcr_ext.VCR`."""
+
+    vcr_ext_extra_paths: tuple[str, ...] = ()
+    vcr_ext_rewrite: bool = False
+
+    def __init__(self, **overrides: Any) -> None:
+        config = defaults(**overrides)
+        persister = config.pop("persister")
+        super().__init__(**config)
+        register(self)
+        self.register_persister(persister)
+
+    @classmethod
+    def adopt(cls, instance: vcr.VCR, *, extra_paths: Iterable[str] = (), rewrite: bool = False) -> VCR:
+        """Turn an existing ``vcr.VCR`` (the one pytest-recording builds) into this class, with our defaults.
+
+        Options the test passes (``vcr_config``, the ``vcr`` mark) still override these,
+        as they override any ``vcr.VCR`` attribute.
+        """
+        instance.__class__ = cls
+        register(instance)
+        config = defaults()
+        instance.register_persister(config["persister"])
+        instance.match_on = config["match_on"]
+        instance.decode_compressed_response = config["decode_compressed_response"]
+        instance.path_transformer = config["path_transformer"]
+        adopted: VCR = instance  # type: ignore[assignment]
+        adopted.vcr_ext_extra_paths = tuple(extra_paths)
+        adopted.vcr_ext_rewrite = rewrite
+        return adopted
+
+    def get_merged_config(self, **kwargs: Any) -> dict[str, Any]:
+        merged: dict[str, Any] = super().get_merged_config(**kwargs)
+        persister = merged.get("persister")
+        if isinstance(persister, Persister) and (self.vcr_ext_extra_paths or self.vcr_ext_rewrite):
+            merged["persister"] = persister.with_options(
+                extra_paths=tuple(persister.extra_paths) + self.vcr_ext_extra_paths,
+                rewrite=persister.rewrite or self.vcr_ext_rewrite,
+            )
+        return merged
+
+    def _use_cassette(self, with_current_defaults: bool = False, **kwargs: Any) -> CassetteContextDecorator:
+        # vcrpy names its Cassette class here and nowhere else configurable.
+        if with_current_defaults:
+            return IndexedCassette.use(**self.get_merged_config(**kwargs))
+        return IndexedCassette.use_arg_getter(functools.partial(self.get_merged_config, **kwargs))

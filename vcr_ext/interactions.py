@@ -1,0 +1,227 @@
+"""A vcrpy interaction (``vcr.request.Request``, response dict) <-> a record of the format."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import http
+import json
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vcr.request import Request
+
+from . import canonical, codec, record, scrub, sdk_types
+from .codec import StoredBody
+from .sse import dumps_compact
+
+# Key of the private entry a loaded response dict carries (see Origin). vcrpy ignores
+# keys it does not know in a response dict.
+ORIGIN_KEY = "vcr_ext_origin"
+_BODY_MEMO = "_vcr_ext_body"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a loaded interaction came from, so saving it again changes nothing.
+
+    ``fingerprint`` is the status and body bytes handed to vcrpy at load; while the
+    response still has them, ``record`` is written back instead of being rebuilt (which
+    would lose what the body bytes do not carry: the file's name, its test id, keys of
+    later recorder versions).
+    """
+
+    name: str | None
+    record: dict[str, Any]
+    fingerprint: tuple[int, bytes]
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Origin:
+        # Immutable by contract; vcrpy deep-copies every response it appends.
+        return self
+
+    def matches(self, response: Mapping[str, Any]) -> bool:
+        try:
+            body = response["body"]["string"]
+            if isinstance(body, str):
+                body = body.encode("utf-8")  # vcrpy's serializer path decodes bodies to text
+            return (response["status"]["code"], body) == self.fingerprint
+        except (KeyError, TypeError):
+            return False
+
+
+def origin_of(response: Mapping[str, Any]) -> Origin | None:
+    """The origin of a loaded, unchanged response, else ``None``."""
+    origin = response.get(ORIGIN_KEY)
+    return origin if isinstance(origin, Origin) and origin.matches(response) else None
+
+
+class _BodyMemo:
+    """What was derived from one request body object: its parse and its match keys.
+
+    Shared, not copied, by vcrpy's deep copies of a request: the body ``bytes`` object
+    they keep is the same, and that identity is what makes the memo valid.
+    """
+
+    __slots__ = ("body", "is_json", "keys", "value")
+
+    def __init__(self, body: object, is_json: bool, value: Any) -> None:
+        self.body = body
+        self.is_json = is_json
+        self.value = value
+        self.keys: dict[str, Any] = {}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _BodyMemo:
+        return self
+
+
+def body_memo(request: Request) -> _BodyMemo:
+    """The memo of a request's current body, parsing it on first use."""
+    body = request._body
+    memo = request.__dict__.get(_BODY_MEMO)
+    if isinstance(memo, _BodyMemo) and memo.body is body:
+        return memo
+    raw = b"".join(body) if isinstance(body, list) else body
+    is_json, value = canonical.parse_json_body(raw)
+    memo = _BodyMemo(body, is_json, value)
+    request.__dict__[_BODY_MEMO] = memo
+    return memo
+
+
+def parsed_body(request: Request) -> tuple[bool, Any]:
+    """``(is_json, value)`` of a request body, parsed once per body object."""
+    memo = body_memo(request)
+    return memo.is_json, memo.value
+
+
+def _request_body_bytes(body: Any) -> bytes:
+    u = sdk_types.unwrap(body)
+    if u.is_raw:
+        return base64.b64decode(u.payload) if u.type_name == sdk_types.RAW_BASE64 else str(u.payload).encode()
+    if body is None:
+        return b""
+    return dumps_compact(body).encode("utf-8")
+
+
+def _apply_id_mapping(rec: dict[str, Any]) -> dict[str, Any]:
+    # llama-stack's later recorder writes normalized ids plus a mapping back to the real
+    # ones; its reader substitutes them in the whole record, and so do we.
+    mapping = rec.get("id_normalization_mapping")
+    if not mapping or not isinstance(mapping, dict):
+        return rec
+    text = json.dumps(rec)
+    for normalized, original in mapping.items():
+        text = text.replace(str(original), str(normalized))
+    out: dict[str, Any] = json.loads(text)
+    out["id_normalization_mapping"] = {}
+    return out
+
+
+def to_interaction(rec: dict[str, Any], name: str | None = None) -> tuple[Request, dict[str, Any]]:
+    """The vcrpy request and response dict a checked record replays as."""
+    rec_for_wire = _apply_id_mapping(rec)
+    req, resp = rec_for_wire["request"], rec_for_wire["response"]
+    url = req.get("url") or req["endpoint"]
+    route = canonical.route(req.get("endpoint") or url)
+    body = req.get("body")
+    request = Request(req["method"], url, _request_body_bytes(body), {})
+    u = sdk_types.unwrap(body)
+    if not u.is_raw:
+        # The loader already holds the parsed body: spare the matcher a parse.
+        request.__dict__[_BODY_MEMO] = _BodyMemo(request._body, True, body)
+    stored = StoredBody(resp["body"], resp.get("is_streaming", False), resp.get("sse_done"))
+    payload, content_type = codec.to_wire(route, stored)
+    headers = {"content-type": content_type, **resp.get("headers", {})}
+    status = resp.get("status", 200)
+    response = {
+        "status": {"code": status, "message": _reason(status)},
+        "headers": {k: [v] for k, v in headers.items()},
+        "body": {"string": payload},
+        ORIGIN_KEY: Origin(name, rec, (status, payload)),
+    }
+    return request, response
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _header_values(headers: Mapping[str, Any], name: str) -> list[str]:
+    for key, values in headers.items():
+        if key.lower() == name:
+            return [values] if isinstance(values, str) else list(values)
+    return []
+
+
+def _decoded(raw: bytes, encodings: Iterable[str]) -> bytes | None:
+    """The body with its content-encoding undone, or ``None`` for an encoding we cannot undo."""
+    for encoding in reversed([e.strip().lower() for e in encodings if e.strip()]):
+        if encoding == "gzip":
+            raw = gzip.decompress(raw)
+        elif encoding == "deflate":
+            try:
+                raw = zlib.decompress(raw)
+            except zlib.error:
+                raw = zlib.decompress(raw, -zlib.MAX_WBITS)
+        elif encoding != "identity":
+            return None
+    return raw
+
+
+def to_record(
+    request: Request,
+    response: Mapping[str, Any],
+    *,
+    test_id: str | None,
+    keep_headers: Iterable[str] = scrub.KEEP_RESPONSE_HEADERS,
+) -> dict[str, Any]:
+    """The record of a vcrpy interaction: request headers dropped, response body typed and normalized."""
+    route = canonical.route(request.uri)
+    is_json, value = parsed_body(request)
+    if is_json:
+        body = value
+    else:
+        raw_request = bytes(value)
+        try:
+            body = sdk_types.envelope(sdk_types.RAW_TEXT, raw_request.decode("utf-8"))
+        except UnicodeDecodeError:
+            body = sdk_types.envelope(sdk_types.RAW_BASE64, base64.b64encode(raw_request).decode("ascii"))
+    model = value.get("model") if is_json and isinstance(value, dict) else None
+    status = int(response["status"]["code"])
+    raw_headers: Mapping[str, Any] = response.get("headers") or {}
+    raw = response["body"]["string"]
+    raw = raw.encode("utf-8") if isinstance(raw, str) else (raw or b"")
+    kept = scrub.response_headers(raw_headers, keep_headers)
+    encodings = _header_values(raw_headers, "content-encoding")
+    decoded = _decoded(raw, encodings) if encodings else raw
+    if decoded is None:
+        # An encoding we cannot undo (br, zstd without their modules): keep the exact
+        # bytes and the header, so the client decodes them on replay as it did live.
+        kept["content-encoding"] = ", ".join(encodings)
+        stored = StoredBody(sdk_types.envelope(sdk_types.RAW_BASE64, base64.b64encode(raw).decode()), False)
+    else:
+        stored = codec.to_stored(route, kept.get("content-type"), decoded)
+    rhash = record.request_hash(request.method, request.uri, body, test_id)
+    stored = record.normalize_body(stored, rhash, route)
+    return record.build(
+        test_id=test_id,
+        method=request.method,
+        url=request.uri,
+        body=body,
+        endpoint=route,
+        model=model if isinstance(model, str) else None,
+        response=stored,
+        status=status,
+        headers=kept,
+    )
+
+
+def file_stem(rec: dict[str, Any]) -> str:
+    """The file name (without ``.json``) the format gives a record: its request hash."""
+    req = rec["request"]
+    return record.request_hash(req["method"], req.get("url") or req["endpoint"], req.get("body"), rec.get("test_id"))
+

@@ -1,0 +1,225 @@
+"""Cassette layouts on disk: a directory of one-record files (the default) or one file; atomic writes.
+
+A directory cassette holds one ``<request-hash>.json`` per interaction, so a llama-stack
+recordings directory is itself a cassette. Files are indexed by content, never by name
+(names written by other tools are not always the hash). Repeats of one request are
+written ``<hash>.json``, ``<hash>.2.json``, ... and load back in that order.
+
+Writing never leaves a half-written file: each file is written to a temporary name
+beside it and renamed over the old one, and stale files are removed only after every
+new one is in place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from vcr.persisters.filesystem import CassetteNotFoundError
+from vcr.request import Request
+
+from . import context, record, scrub
+from .errors import CassetteFormatError
+from .interactions import origin_of, to_interaction, to_record
+
+log = logging.getLogger(__name__)
+
+Layout = Literal["auto", "directory", "file"]
+# Called with every (file path, record) about to be written, before anything is written;
+# raising stops the save (the secret scanner plugs in here).
+SaveCheck = Callable[[Sequence[tuple[Path, dict[str, Any]]]], None]
+
+_REPEAT = re.compile(r"^(?P<stem>.+)\.(?P<n>\d+)\.json$")
+
+
+def _order_key(path: Path) -> tuple[str, int]:
+    m = _REPEAT.match(path.name)
+    return (m["stem"], int(m["n"])) if m else (path.name[: -len(".json")], 1)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A record that a cassette holds but cannot replay over HTTP, and why."""
+
+    path: str
+    index: int | None
+    reason: str
+
+
+@dataclass
+class Persister:
+    """vcrpy persister for the recording format.
+
+    ``layout``: ``"directory"``, ``"file"`` (one JSON list of records) or ``"auto"``
+    (a path ending in ``.json`` is a file, anything else a directory).
+    ``extra_paths``: cassettes loaded as well but never written (pytest-recording's
+    ``@pytest.mark.vcr("shared")`` arguments). ``rewrite``: ignore what is on disk and
+    replace it on save.
+    """
+
+    layout: Layout = "auto"
+    extra_paths: Sequence[str] = ()
+    rewrite: bool = False
+    keep_response_headers: frozenset[str] = scrub.KEEP_RESPONSE_HEADERS
+    ascii_only: bool = False
+    save_checks: Sequence[SaveCheck] = ()
+    skipped: list[Skipped] = field(default_factory=list, compare=False)
+
+    def with_options(self, **changes: Any) -> Persister:
+        """A copy with some options changed."""
+        return replace(self, skipped=[], **changes)
+
+    # -- layout -------------------------------------------------------------------
+
+    def is_file_layout(self, path: Path) -> bool:
+        if self.layout == "auto":
+            return path.suffix == ".json" and not path.is_dir()
+        return self.layout == "file"
+
+    # -- loading ------------------------------------------------------------------
+
+    def load_cassette(self, cassette_path: str | os.PathLike[str], serializer: Any = None) -> tuple[list[Request], list[dict[str, Any]]]:
+        """Every replayable interaction of the cassette (and of ``extra_paths``), in recorded order."""
+        requests: list[Request] = []
+        responses: list[dict[str, Any]] = []
+        paths = [] if self.rewrite else [Path(cassette_path)]
+        paths += [Path(p) for p in self.extra_paths if Path(p) != Path(cassette_path)]
+        for path in paths:
+            for name, index, rec in self._records(path):
+                req, resp = to_interaction(rec, name)
+                requests.append(req)
+                responses.append(resp)
+        if not requests:
+            raise CassetteNotFoundError(os.fspath(cassette_path))
+        return requests, responses
+
+    def _records(self, path: Path) -> Iterable[tuple[str | None, int | None, dict[str, Any]]]:
+        if self.is_file_layout(path):
+            if not path.is_file():
+                return
+            doc = _read_json(path)
+            items = doc if isinstance(doc, list) else [doc]
+            for i, rec in enumerate(items):
+                index = i if isinstance(doc, list) else None
+                if self._keep(rec, path, index):
+                    yield None, index, record.check(rec, os.fspath(path), index)
+            return
+        if not path.is_dir():
+            return
+        for file in sorted((p for p in path.glob("*.json") if not p.name.startswith(".")), key=_order_key):
+            doc = _read_json(file)
+            if isinstance(doc, list):
+                for i, rec in enumerate(doc):
+                    if self._keep(rec, file, i):
+                        yield None, i, record.check(rec, os.fspath(file), i)
+            elif self._keep(doc, file, None):
+                yield file.name, None, record.check(doc, os.fspath(file), None)
+
+    def _keep(self, rec: Any, path: Path, index: int | None) -> bool:
+        if isinstance(rec, dict) and isinstance(rec.get("request"), dict) and not record.is_http(rec):
+            req = rec["request"]
+            what = f"{req.get('provider', '?')}.{req.get('tool_name', '?')}"
+            reason = f"tool-invocation record ({what}): not an HTTP interaction, nothing to replay over HTTP"
+            self.skipped.append(Skipped(os.fspath(path), index, reason))
+            log.info("%s: skipped: %s", path, reason)
+            return False
+        return True
+
+    # -- saving -------------------------------------------------------------------
+
+    def save_cassette(self, cassette_path: str | os.PathLike[str], cassette_dict: dict[str, Any], serializer: Any = None) -> None:
+        """Write every interaction of ``cassette_dict``; nothing is written if a save check fails."""
+        path = Path(cassette_path)
+        test_id = context.current_test_id()
+        entries: list[tuple[str | None, dict[str, Any], bool]] = []
+        for req, resp in zip(cassette_dict["requests"], cassette_dict["responses"], strict=True):
+            origin = origin_of(resp)
+            if origin is not None:
+                entries.append((origin.name, origin.record, True))
+            else:
+                rec = to_record(req, resp, test_id=test_id, keep_headers=self.keep_response_headers)
+                entries.append((None, rec, False))
+        if self.is_file_layout(path):
+            records = [rec for _, rec, _ in entries]
+            for check in self.save_checks:
+                check([(path, rec) for rec in records])
+            _write_if_changed(path, record.dumps(records, ascii_only=self.ascii_only))
+            return
+        planned = self._plan_directory(path, entries)
+        for check in self.save_checks:
+            check([(file, rec) for file, rec, _ in planned])
+        path.mkdir(parents=True, exist_ok=True)
+        for file, rec, unchanged in planned:
+            if unchanged and file.exists():
+                continue
+            _write_if_changed(file, record.dumps(rec, ascii_only=self.ascii_only))
+        keep = {file.name for file, _, _ in planned}
+        for stale in path.glob("*.json"):
+            if stale.name not in keep and not stale.name.startswith("."):
+                stale.unlink()
+
+    def _plan_directory(
+        self,
+        path: Path,
+        entries: list[tuple[str | None, dict[str, Any], bool]],
+    ) -> list[tuple[Path, dict[str, Any], bool]]:
+        from .interactions import file_stem
+
+        used: set[str] = set()
+        planned: list[tuple[Path, dict[str, Any], bool]] = []
+        for name, rec, unchanged in entries:
+            if name is None or name in used:
+                stem = file_stem(rec) if name is None else name[: -len(".json")]
+                name, n = f"{stem}.json", 1
+                while name in used:
+                    n += 1
+                    name = f"{stem}.{n}.json"
+                unchanged = False
+            used.add(name)
+            planned.append((path / name, rec, unchanged))
+        return planned
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise CassetteFormatError(path, None, "(file)", f"cannot be read: {err}") from err
+    try:
+        return json.loads(data)
+    except UnicodeDecodeError as err:
+        raise CassetteFormatError(path, None, "(file)", f"is not UTF-8 text: {err}") from err
+    except json.JSONDecodeError as err:
+        raise CassetteFormatError(
+            path, None, "(file)", f"is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"
+        ) from err
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    data = text.encode("utf-8")
+    try:
+        if path.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    write_atomic(path, data)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so a reader sees the old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,60 @@
+"""The pytest plugin (entry point ``pytest11``): opt-in vcr_ext defaults for pytest-recording.
+
+Installed, it does nothing visible until a project opts in with one ini line::
+
+    [pytest]
+    vcr_ext = true
+
+Then every ``@pytest.mark.vcr`` test records and replays through vcr_ext's persister,
+matchers and indexed cassette; ``vcr_config`` fixtures and ``vcr`` mark arguments still
+override any option, as pytest-recording documents. Whether or not a project opts in,
+the plugin makes the ``route`` and ``canonical_body`` matcher names known, so a
+``vcr_config`` built with :func:`vcr_ext.vcr_config` works too, and records the running
+test's node id, which records carry as ``test_id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from .config import VCR, register
+from .context import set_current_test_id
+
+INI_OPTION = "vcr_ext"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        INI_OPTION,
+        type="bool",
+        default=False,
+        help="vcr_ext: record and replay @pytest.mark.vcr tests in the LLM recording format.",
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
+    # Set around setup, call and teardown: the cassette is saved in fixture teardown.
+    previous = set_current_test_id(item.nodeid)
+    try:
+        yield
+    finally:
+        set_current_test_id(previous)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
+    """pytest-recording's hook, called with the ``vcr.VCR`` it built for a test."""
+    register(vcr)
+    if not config.getini(INI_OPTION):
+        return
+    # pytest-recording implements --record-mode=rewrite by deleting "<name>.yaml" and
+    # recording in new_episodes mode; a directory cassette needs the persister to do it.
+    VCR.adopt(
+        vcr,
+        extra_paths=getattr(vcr.persister, "extra_paths", ()),
+        rewrite=config.getoption("--record-mode", None) == "rewrite",
+    )

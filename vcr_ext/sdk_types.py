@@ -1,0 +1,167 @@
+"""``__type__`` <-> SDK class: which SDK class a payload is, and the typed envelope around it.
+
+A stored value is one of:
+
+- ``{"__type__": "<module.Class>", "__data__": <JSON>}``: the payload of an SDK pydantic
+  class (openai, ollama). ``__data__`` is the JSON exactly as the server sent it, so a
+  replay re-encodes what the wire carried, and ``Class.model_validate(__data__)`` still
+  rebuilds the object for readers such as llama-stack;
+- a plain JSON value: JSON that no SDK class fits (error bodies, unknown providers);
+- ``{"__type__": "vcr_ext.raw.Text", "__data__": "<text>"}``: a body that is not JSON;
+- ``{"__type__": "vcr_ext.raw.Base64", "__data__": "<base64>"}``: bytes that are not UTF-8;
+- ``{"__type__": "vcr_ext.raw.JSON", "__data__": <JSON>}``: plain JSON that itself looks
+  like an envelope, escaped so it cannot be misread;
+- ``{"__type__": "vcr_ext.sse.Event", "__data__": {"event", "id", "retry", "data"}}``: an
+  SSE event whose framing (event name, id, retry) cannot be derived from its payload.
+
+Nothing on the replay path imports an SDK: the type names only matter when recording.
+"""
+
+from __future__ import annotations
+
+import functools
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+TYPE_KEY = "__type__"
+DATA_KEY = "__data__"
+RAW_TEXT = "vcr_ext.raw.Text"
+RAW_BASE64 = "vcr_ext.raw.Base64"
+RAW_JSON = "vcr_ext.raw.JSON"
+SSE_EVENT = "vcr_ext.sse.Event"
+RAW_TYPES = frozenset({RAW_TEXT, RAW_BASE64})
+
+# The ollama client is optional; its class paths are stable and written without importing it.
+_OLLAMA = {
+    "/api/generate": "ollama._types.GenerateResponse",
+    "/api/chat": "ollama._types.ChatResponse",
+    "/api/embed": "ollama._types.EmbedResponse",
+    "/api/embeddings": "ollama._types.EmbeddingsResponse",
+    "/api/ps": "ollama._types.ProcessResponse",
+    "/api/tags": "ollama._types.ListResponse",
+    "/api/show": "ollama._types.ShowResponse",
+}
+
+
+def envelope(type_name: str, data: Any) -> dict[str, Any]:
+    """The typed envelope, keys in the format's order."""
+    return {TYPE_KEY: type_name, DATA_KEY: data}
+
+
+def is_envelope(value: Any) -> bool:
+    """Whether ``value`` is a ``{"__type__", "__data__"}`` envelope."""
+    return isinstance(value, dict) and TYPE_KEY in value and DATA_KEY in value and len(value) == 2
+
+
+def store(payload: Any, type_name: str | None) -> Any:
+    """The stored form of a JSON payload: typed, plain, or escaped plain."""
+    if type_name is not None:
+        return envelope(type_name, payload)
+    if isinstance(payload, dict) and TYPE_KEY in payload:
+        return envelope(RAW_JSON, payload)
+    return payload
+
+
+@dataclass(frozen=True, slots=True)
+class Unwrapped:
+    """A stored value taken apart: its type name (``None`` for plain JSON) and payload."""
+
+    type_name: str | None
+    payload: Any
+
+    @property
+    def is_raw(self) -> bool:
+        return self.type_name in RAW_TYPES
+
+
+def unwrap(value: Any) -> Unwrapped:
+    """Take a stored value apart (the inverse of :func:`store` and the raw envelopes)."""
+    if isinstance(value, dict) and TYPE_KEY in value and DATA_KEY in value:
+        type_name = value[TYPE_KEY]
+        if type_name == RAW_JSON:
+            return Unwrapped(None, value[DATA_KEY])
+        return Unwrapped(type_name if isinstance(type_name, str) else None, value[DATA_KEY])
+    return Unwrapped(None, value)
+
+
+def dotted_name(cls: type) -> str:
+    """``module.Class``, the name llama-stack writes and ``model_validate`` readers import."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+@functools.cache
+def _openai_names() -> dict[str, str]:
+    from openai.types import Completion, CreateEmbeddingResponse, Model
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+    from openai.types.responses import Response
+
+    return {
+        "chunk": dotted_name(ChatCompletionChunk),
+        "chat": dotted_name(ChatCompletion),
+        "completion": dotted_name(Completion),
+        "embeddings": dotted_name(CreateEmbeddingResponse),
+        "model": dotted_name(Model),
+        "response": dotted_name(Response),
+    }
+
+
+@functools.cache
+def responses_event_types() -> dict[str, str]:
+    """Responses API stream event ``type`` -> class name, read off the SDK's own union."""
+    from openai.types.responses.response_stream_event import ResponseStreamEvent
+
+    union: Any = ResponseStreamEvent
+    if typing.get_origin(union) is typing.Annotated:
+        union = typing.get_args(union)[0]
+    names: dict[str, str] = {}
+    for cls in typing.get_args(union):
+        field = cls.model_fields.get("type")
+        if field is None:
+            continue
+        for literal in typing.get_args(field.annotation):
+            names[literal] = dotted_name(cls)
+    return names
+
+
+def _is_error(payload: Any) -> bool:
+    return isinstance(payload, dict) and bool(payload.get("error")) and "choices" not in payload
+
+
+def classify(route: str, payload: Any, *, streaming: bool) -> str | None:
+    """The SDK class name that fits ``payload`` sent on ``route``, or ``None`` if none does.
+
+    The route decides the candidate class and the payload's shape confirms it. Classes
+    are not validated: real providers send objects the SDK accepts from the wire but
+    ``model_validate`` rejects (``finish_reason: null``, ``object: ""``).
+    """
+    if not isinstance(payload, dict) or _is_error(payload):
+        return None
+    if route.startswith("/api/"):
+        return _OLLAMA.get(route)
+    names = _openai_names()
+    if route in ("/v1/chat/completions", "/v1/completions") and "choices" in payload:
+        if route == "/v1/completions":
+            return names["completion"]
+        return names["chunk"] if streaming else names["chat"]
+    if route == "/v1/embeddings" and isinstance(payload.get("data"), list):
+        return names["embeddings"]
+    if route.startswith("/v1/models") and payload.get("object") == "model":
+        return names["model"]
+    if route.startswith("/v1/responses"):
+        if streaming:
+            event_type = payload.get("type")
+            return responses_event_types().get(event_type) if isinstance(event_type, str) else None
+        if payload.get("object") == "response":
+            return names["response"]
+    return None
+
+
+def is_responses_event(type_name: str | None, payload: Any) -> bool:
+    """Whether the wire frames this payload with ``event: <type>`` (the Responses API does)."""
+    return (
+        type_name is not None
+        and type_name.startswith("openai.types.responses.")
+        and isinstance(payload, dict)
+        and isinstance(payload.get("type"), str)
+    )

@@ -1,0 +1,45 @@
+"""vcrpy serializer ``"vcr_ext"``: a cassette as one JSON document, the ordered list of its records.
+
+For use with vcrpy's own ``FilesystemPersister`` (``serializer="vcr_ext"``); vcr_ext's
+:class:`~vcr_ext.persister.Persister` writes the same records without going through it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from vcr.request import Request
+
+from . import context, record
+from .interactions import origin_of, to_interaction, to_record
+
+_PATH = "<vcr_ext serializer>"
+
+
+def serialize(cassette_dict: dict[str, Any]) -> str:
+    """vcrpy's ``{"interactions": [{"request", "response"}]}`` -> the JSON list of records."""
+    records = []
+    for interaction in cassette_dict["interactions"]:
+        response = interaction["response"]
+        origin = origin_of(response)
+        if origin is not None:
+            records.append(origin.record)
+            continue
+        req = interaction["request"]
+        request = Request(req["method"], req["uri"], req.get("body"), {})
+        records.append(to_record(request, response, test_id=context.current_test_id()))
+    return record.dumps(records)
+
+
+def deserialize(cassette_string: str) -> dict[str, Any]:
+    """The JSON list of records (or one record) -> vcrpy's ``{"interactions": [...]}``."""
+    doc = json.loads(cassette_string)
+    items = doc if isinstance(doc, list) else [doc]
+    interactions = []
+    for i, rec in enumerate(items):
+        if not record.is_http(rec):
+            continue
+        request, response = to_interaction(record.check(rec, _PATH, i))
+        interactions.append({"request": request._to_dict(), "response": response})
+    return {"interactions": interactions}

@@ -437,6 +437,11 @@ def _dict_field(body: JsonObject, key: str) -> JsonObject:
     return value if isinstance(value, dict) else {}
 
 
+def _number(body: JsonObject, key: str, default: float) -> float:
+    value = body.get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
 def _count(value: object, default: int, high: int) -> int:
     return min(max(value, 1), high) if isinstance(value, int) and not isinstance(value, bool) else default
 
@@ -445,19 +450,20 @@ def _count(value: object, default: int, high: int) -> int:
 
 
 def _logprob_entry(req: _Request, label: str, token: str, top: int) -> JsonObject:
-    def one(tok: str, lp: float) -> JsonObject:
-        return {"token": tok, "logprob": lp, "bytes": list(tok.encode()), "top_logprobs": []}
-
     logprob = -float(f"{req.content.unit(label) ** 4 * 2.5:.8g}")
-    entry = one(token, logprob)
+    # The sampled token leads its own top_logprobs list, as on the real API.
     alternatives = [(token, logprob)] + [
         (alt, -float(f"{2.0 + i + req.content.unit(f'{label}/alt{i}') * 3:.8g}"))
         for i, alt in enumerate(a for a in (" the", " a", ",", " and", ".", " it") if a != token)
     ]
-    entry["top_logprobs"] = [
-        {"token": tok, "logprob": lp, "bytes": list(tok.encode())} for tok, lp in alternatives[:top]
-    ]
-    return entry
+    return {
+        "token": token,
+        "logprob": logprob,
+        "bytes": list(token.encode()),
+        "top_logprobs": [
+            {"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in alternatives[:top]
+        ],
+    }
 
 
 def _chat_usage(prompt_tokens: int, completion_tokens: int) -> JsonObject:
@@ -734,7 +740,7 @@ def _response_object(
         "safety_identifier": body.get("safety_identifier"),
         "service_tier": "auto" if status == "in_progress" else _service_tier(req),
         "store": body.get("store", True),
-        "temperature": float(body.get("temperature", 1.0)),
+        "temperature": _number(body, "temperature", 1.0),
         "text": {
             "format": text_cfg.get("format", {"type": "text"}),
             "verbosity": text_cfg.get("verbosity", "medium"),
@@ -742,7 +748,7 @@ def _response_object(
         "tool_choice": body.get("tool_choice", "auto"),
         "tools": tools,
         "top_logprobs": body.get("top_logprobs", 0),
-        "top_p": float(body.get("top_p", 1.0)),
+        "top_p": _number(body, "top_p", 1.0),
         "truncation": body.get("truncation", "disabled"),
         "usage": usage,
         "user": body.get("user"),

@@ -23,12 +23,13 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from vcr_ext.demo._fake_payloads import FakeResponse, generate, request_digest
+from vcr_ext.demo._fake_payloads import FakeResponse, error_response, generate, request_digest
 
 __all__ = ["FakeOpenAIServer", "ReceivedRequest", "main"]
 
@@ -330,7 +331,12 @@ class _Handler(BaseHTTPRequestHandler):
             if canned is not None:
                 self._send_canned(canned)
                 return
-            response = generate(self.command, self.path, body)
+            try:
+                response = generate(self.command, self.path, body)
+            except Exception as exc:
+                # A bug here must reach the client as a response, not as a dropped connection.
+                traceback.print_exc()
+                response = error_response(500, f"vcr-ext demo server bug: {exc!r}", "server_error")
             self._send(
                 response.status, owner._headers(response, self.command, self.path, body), response.body
             )

@@ -1,0 +1,1 @@
+"""The ``vcr-ext`` command: one module per subcommand."""

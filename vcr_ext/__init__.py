@@ -16,13 +16,15 @@ in the ``[pytest]`` (or ``[tool:pytest]``) section of your ini file.
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from . import matchers, serializer
-from .config import VCR as _VCR
-from .config import defaults as _defaults
 from .errors import CassetteFormatError, VcrExtError
-from .persister import Persister
+
+if TYPE_CHECKING:
+    from . import matchers, serializer
+    from .config import VCR as _VCR
+    from .persister import Persister
 
 __version__ = "0.1.0"
 
@@ -53,7 +55,9 @@ def VCR(**overrides: Any) -> _VCR:  # noqa: N802 - named after the class it retu
     >>> my_vcr = vcr_ext.VCR(record_mode="none")
     >>> # with my_vcr.use_cassette("cassettes/chat"): client.chat.completions.create(...)
     """
-    return _VCR(**overrides)
+    from .config import VCR as vcr_class
+
+    return vcr_class(**overrides)
 
 
 def vcr_config(**overrides: Any) -> dict[str, Any]:
@@ -66,4 +70,19 @@ def vcr_config(**overrides: Any) -> dict[str, Any]:
         def vcr_config():
             return vcr_ext.vcr_config(layout="file")
     """
-    return _defaults(**overrides)
+    from .config import defaults
+
+    return defaults(**overrides)
+
+
+# Loaded on first use: the pytest plugin imports this package, and importing vcrpy
+# before pytest-recording registers vcr.matchers for assertion rewriting makes pytest warn.
+_LAZY = {"Persister": ("persister", "Persister"), "matchers": ("matchers", None), "serializer": ("serializer", None)}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'vcr_ext' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(f".{module_name}", __name__)
+    return module if attribute is None else getattr(module, attribute)

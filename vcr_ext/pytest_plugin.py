@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from .config import VCR, register
 from .context import set_current_test_id
 
 INI_OPTION = "vcr_ext"
@@ -48,6 +47,10 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 @pytest.hookimpl(optionalhook=True)
 def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
     """pytest-recording's hook, called with the ``vcr.VCR`` it built for a test."""
+    # Imported here, not at plugin load: pytest-recording asks pytest to rewrite the
+    # asserts of vcr.matchers, which only works if nothing imported vcr before it.
+    from .config import VCR, register
+
     register(vcr)
     if not config.getini(INI_OPTION):
         return

@@ -1,0 +1,32 @@
+"""Shared fixtures: where the shared corpus lives, and the seed recording."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def corpus_path() -> Path:
+    """``$VCR_EXT_CORPUS``, by default the shared corpus beside the checkout."""
+    return Path(os.environ.get("VCR_EXT_CORPUS") or REPO.parent / "shared" / "corpus")
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    path = corpus_path()
+    if not path.is_dir():
+        pytest.skip(f"shared corpus not found at {path}: set VCR_EXT_CORPUS to the corpus folder")
+    return path
+
+
+@pytest.fixture(scope="session")
+def seed_file(corpus_dir: Path) -> Path:
+    # The seed recording sits beside the corpus in the shared material.
+    candidates = sorted((corpus_dir.parent / "seed").glob("*.json"))
+    if not candidates:
+        pytest.skip(f"seed recording not found in {corpus_dir.parent / 'seed'}")
+    return candidates[0]

@@ -61,6 +61,8 @@ def test_ndjson_round_trip() -> None:
     assert encode_ndjson(values).decode() == wire
 
 
-@pytest.mark.parametrize("wire", ['{"a":1}\nnot json\n', '{"a":1}'], ids=["line-not-json", "no-final-newline"])
+@pytest.mark.parametrize(
+    "wire", ['{"a":1}\nnot json\n', '{"a":1}'], ids=["line-not-json", "no-final-newline"]
+)
 def test_ndjson_refuses_what_would_not_round_trip(wire: str) -> None:
     assert decode_ndjson(wire) is None

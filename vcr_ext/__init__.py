@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 
-def VCR(**overrides: Any) -> _VCR:  # noqa: N802 - named after the class it returns, as vcrpy's is
+def VCR(**overrides: Any) -> _VCR:
     """A ``vcr.VCR`` that records OpenAI traffic in the recording format and replays it exactly.
 
     Defaults: a cassette is a directory of one-record JSON files (``layout="file"`` for
@@ -77,7 +77,11 @@ def vcr_config(**overrides: Any) -> dict[str, Any]:
 
 # Loaded on first use: the pytest plugin imports this package, and importing vcrpy
 # before pytest-recording registers vcr.matchers for assertion rewriting makes pytest warn.
-_LAZY = {"Persister": ("persister", "Persister"), "matchers": ("matchers", None), "serializer": ("serializer", None)}
+_LAZY = {
+    "Persister": ("persister", "Persister"),
+    "matchers": ("matchers", None),
+    "serializer": ("serializer", None),
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -142,7 +142,7 @@ def _wire_chunk(payload: Any) -> Any:
     for choice in choices:
         delta = choice.get("delta") if isinstance(choice, dict) else None
         calls = delta.get("tool_calls") if isinstance(delta, dict) else None
-        if isinstance(calls, list) and any(isinstance(c, dict) and _has_null(c) for c in calls):
+        if isinstance(delta, dict) and isinstance(calls, list) and any(_has_null(c) for c in calls):
             choice = {**choice, "delta": {**delta, "tool_calls": [_without_nulls(c) for c in calls]}}
             changed = True
         new_choices.append(choice)

@@ -1,4 +1,4 @@
-"""Configured vcrpy objects: the ``VCR`` class, the ``vcr_config`` dict, and adopting pytest-recording's VCR."""
+"""Configured vcrpy objects: the ``VCR`` class, the ``vcr_config`` dict, adopting pytest-recording's VCR."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ class VCR(vcr.VCR):  # type: ignore[misc]
         instance.match_on = config["match_on"]
         instance.decode_compressed_response = config["decode_compressed_response"]
         instance.path_transformer = config["path_transformer"]
-        adopted: VCR = instance  # type: ignore[assignment]
+        adopted: VCR = instance
         adopted.vcr_ext_extra_paths = tuple(extra_paths)
         adopted.vcr_ext_rewrite = rewrite
         return adopted

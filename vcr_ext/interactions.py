@@ -223,5 +223,6 @@ def to_record(
 def file_stem(rec: dict[str, Any]) -> str:
     """The file name (without ``.json``) the format gives a record: its request hash."""
     req = rec["request"]
-    return record.request_hash(req["method"], req.get("url") or req["endpoint"], req.get("body"), rec.get("test_id"))
-
+    return record.request_hash(
+        req["method"], req.get("url") or req["endpoint"], req.get("body"), rec.get("test_id")
+    )

@@ -85,14 +85,16 @@ class Persister:
 
     # -- loading ------------------------------------------------------------------
 
-    def load_cassette(self, cassette_path: str | os.PathLike[str], serializer: Any = None) -> tuple[list[Request], list[dict[str, Any]]]:
+    def load_cassette(
+        self, cassette_path: str | os.PathLike[str], serializer: Any = None
+    ) -> tuple[list[Request], list[dict[str, Any]]]:
         """Every replayable interaction of the cassette (and of ``extra_paths``), in recorded order."""
         requests: list[Request] = []
         responses: list[dict[str, Any]] = []
         paths = [] if self.rewrite else [Path(cassette_path)]
         paths += [Path(p) for p in self.extra_paths if Path(p) != Path(cassette_path)]
         for path in paths:
-            for name, index, rec in self._records(path):
+            for name, rec in self._records(path):
                 req, resp = to_interaction(rec, name)
                 requests.append(req)
                 responses.append(resp)
@@ -100,7 +102,7 @@ class Persister:
             raise CassetteNotFoundError(os.fspath(cassette_path))
         return requests, responses
 
-    def _records(self, path: Path) -> Iterable[tuple[str | None, int | None, dict[str, Any]]]:
+    def _records(self, path: Path) -> Iterable[tuple[str | None, dict[str, Any]]]:
         if self.is_file_layout(path):
             if not path.is_file():
                 return
@@ -109,7 +111,7 @@ class Persister:
             for i, rec in enumerate(items):
                 index = i if isinstance(doc, list) else None
                 if self._keep(rec, path, index):
-                    yield None, index, record.check(rec, os.fspath(path), index)
+                    yield None, record.check(rec, os.fspath(path), index)
             return
         if not path.is_dir():
             return
@@ -118,9 +120,9 @@ class Persister:
             if isinstance(doc, list):
                 for i, rec in enumerate(doc):
                     if self._keep(rec, file, i):
-                        yield None, i, record.check(rec, os.fspath(file), i)
+                        yield None, record.check(rec, os.fspath(file), i)
             elif self._keep(doc, file, None):
-                yield file.name, None, record.check(doc, os.fspath(file), None)
+                yield file.name, record.check(doc, os.fspath(file), None)
 
     def _keep(self, rec: Any, path: Path, index: int | None) -> bool:
         if isinstance(rec, dict) and isinstance(rec.get("request"), dict) and not record.is_http(rec):
@@ -134,7 +136,9 @@ class Persister:
 
     # -- saving -------------------------------------------------------------------
 
-    def save_cassette(self, cassette_path: str | os.PathLike[str], cassette_dict: dict[str, Any], serializer: Any = None) -> None:
+    def save_cassette(
+        self, cassette_path: str | os.PathLike[str], cassette_dict: dict[str, Any], serializer: Any = None
+    ) -> None:
         """Write every interaction of ``cassette_dict``; nothing is written if a save check fails."""
         path = Path(cassette_path)
         test_id = context.current_test_id()

@@ -43,7 +43,11 @@ def _normalize_for_hash(value: Any) -> Any:
 def request_hash(method: str, url: str, body: Any, test_id: str | None) -> str:
     """The format's request hash (the file name): sha256 of method, URL path, rounded body, test id."""
     path = urlsplit(url).path
-    normalized: dict[str, Any] = {"method": method.upper(), "endpoint": path, "body": _normalize_for_hash(body)}
+    normalized: dict[str, Any] = {
+        "method": method.upper(),
+        "endpoint": path,
+        "body": _normalize_for_hash(body),
+    }
     if path not in MODEL_LIST_ROUTES:
         normalized["test_id"] = test_id
     return hashlib.sha256(json.dumps(normalized, sort_keys=True).encode()).hexdigest()
@@ -139,7 +143,7 @@ def is_http(record: dict[str, Any]) -> bool:
 
 
 def check(record: Any, path: str, index: int | None) -> dict[str, Any]:
-    """``record`` if it is a readable HTTP record; otherwise a :class:`CassetteFormatError` naming the field."""
+    """``record`` if it is a readable HTTP record, else a :class:`CassetteFormatError` naming the field."""
 
     def fail(field: str, problem: str) -> CassetteFormatError:
         return CassetteFormatError(path, index, field, problem)

@@ -25,7 +25,9 @@ DEMO_KEY = "sk-demo-0000000000000000000000000000"
 
 
 def add_parser(sub: Any) -> None:
-    parser = sub.add_parser("demo", help="record the example suite offline against an embedded server, then replay it")
+    parser = sub.add_parser(
+        "demo", help="record the example suite offline against an embedded server, then replay it"
+    )
     parser.add_argument("--cassettes", type=Path, help="record into this folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary cassette folder")
     parser.set_defaults(run=run)
@@ -33,7 +35,16 @@ def add_parser(sub: Any) -> None:
 
 def _pytest(cassettes: Path, extra_env: dict[str, str], *args: str) -> tuple[int, float, str]:
     env = {**os.environ, "VCR_EXT_CASSETTE_DIR": str(cassettes), **extra_env}
-    cmd = [sys.executable, "-m", "pytest", str(SUITE), "-c", str(SUITE / "pytest.ini"), "--rootdir", str(SUITE)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(SUITE),
+        "-c",
+        str(SUITE / "pytest.ini"),
+        "--rootdir",
+        str(SUITE),
+    ]
     # cassetter's pytest plugin claims --record-mode too; pytest cannot load both.
     cmd += ["-p", "no:cacheprovider", "-p", "no:cassetter", "-q", "--no-header", *args]
     start = time.perf_counter()
@@ -51,8 +62,13 @@ def _summary(cassettes: Path) -> list[str]:
             body = json.loads(f.read_text())["response"]
             chunks += len(body["body"]) if body["is_streaming"] else 0
         size = sum(f.stat().st_size for f in files)
-        total_files, total_chunks, total_bytes = total_files + len(files), total_chunks + chunks, total_bytes + size
-        lines.append(f"  {folder.relative_to(cassettes)}/: {len(files)} interaction(s), {chunks} chunk(s), {size:,} bytes")
+        total_files, total_chunks, total_bytes = (
+            total_files + len(files),
+            total_chunks + chunks,
+            total_bytes + size,
+        )
+        where = folder.relative_to(cassettes)
+        lines.append(f"  {where}/: {len(files)} interaction(s), {chunks} chunk(s), {size:,} bytes")
     lines.append(f"  total: {total_files} interactions, {total_chunks} stream chunks, {total_bytes:,} bytes")
     return lines
 
@@ -73,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(_summary(cassettes)))
         # The server is gone: replay must not need it, and --block-network proves no socket is opened.
         code, replayed_in, output = _pytest(cassettes, {}, "--record-mode=none", "--block-network")
-        print(f"\n2. replay offline (--record-mode=none --block-network): {replayed_in:.2f}s, exit code {code}")
+        print(
+            f"\n2. replay offline (--record-mode=none --block-network): {replayed_in:.2f}s, exit code {code}"
+        )
         print(_tail(output))
         if code != 0:
             return code

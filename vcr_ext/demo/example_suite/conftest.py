@@ -25,7 +25,9 @@ def base_url() -> str:
 
 @pytest.fixture
 def client(base_url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=base_url, api_key=os.environ.get("OPENAI_API_KEY", "sk-demo-key"), max_retries=0)
+    return openai.OpenAI(
+        base_url=base_url, api_key=os.environ.get("OPENAI_API_KEY", "sk-demo-key"), max_retries=0
+    )
 
 
 @pytest.fixture

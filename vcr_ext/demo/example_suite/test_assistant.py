@@ -7,8 +7,9 @@ import json
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
-WEATHER_TOOL = {
+WEATHER_TOOL: ChatCompletionToolParam = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -22,7 +23,7 @@ WEATHER_TOOL = {
         "strict": True,
     },
 }
-QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
+QUESTION: list[ChatCompletionMessageParam] = [{"role": "user", "content": "What is the weather in Paris?"}]
 
 
 @pytest.mark.vcr
@@ -50,9 +51,13 @@ def test_chat_stream_text(client: openai.OpenAI) -> None:
 
 @pytest.mark.vcr
 def test_stream_helper_accumulates_tool_call(client: openai.OpenAI) -> None:
-    with client.chat.completions.stream(model="gpt-4o-mini", messages=QUESTION, tools=[WEATHER_TOOL]) as stream:
+    with client.chat.completions.stream(
+        model="gpt-4o-mini", messages=QUESTION, tools=[WEATHER_TOOL]
+    ) as stream:
         final = stream.get_final_completion()
-    call = final.choices[0].message.tool_calls[0]
+    calls = final.choices[0].message.tool_calls
+    assert calls
+    call = calls[0]
     assert call.function.name == "get_weather"
     assert set(json.loads(call.function.arguments)) == {"city", "unit"}
 

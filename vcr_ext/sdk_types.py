@@ -135,7 +135,13 @@ def classify(route: str, payload: Any, *, streaming: bool) -> str | None:
     are not validated: real providers send objects the SDK accepts from the wire but
     ``model_validate`` rejects (``finish_reason: null``, ``object: ""``).
     """
-    if not isinstance(payload, dict) or _is_error(payload):
+    if not isinstance(payload, dict):
+        return None
+    if route.startswith("/v1/responses") and streaming:
+        # Stream events, the error event included, are typed by their "type".
+        event_type = payload.get("type")
+        return responses_event_types().get(event_type) if isinstance(event_type, str) else None
+    if _is_error(payload):
         return None
     if route.startswith("/api/"):
         return _OLLAMA.get(route)
@@ -148,12 +154,8 @@ def classify(route: str, payload: Any, *, streaming: bool) -> str | None:
         return names["embeddings"]
     if route.startswith("/v1/models") and payload.get("object") == "model":
         return names["model"]
-    if route.startswith("/v1/responses"):
-        if streaming:
-            event_type = payload.get("type")
-            return responses_event_types().get(event_type) if isinstance(event_type, str) else None
-        if payload.get("object") == "response":
-            return names["response"]
+    if route.startswith("/v1/responses") and payload.get("object") == "response":
+        return names["response"]
     return None
 
 

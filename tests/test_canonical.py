@@ -14,7 +14,10 @@ from vcr_ext import canonical
         ("https://api.openai.com/v1/v1/chat/completions", "/v1/chat/completions"),
         ("https://api.fireworks.ai/inference/v1/v1/chat/completions", "/v1/chat/completions"),
         ("https://x.azure.com/openai/v1/v1/embeddings?api-version=2024-10-21", "/v1/embeddings"),
-        ("https://x.azure.com/openai/deployments/gpt4/chat/completions?api-version=1", "/v1/chat/completions"),
+        (
+            "https://x.azure.com/openai/deployments/gpt4/chat/completions?api-version=1",
+            "/v1/chat/completions",
+        ),
         ("http://localhost:11434/api/generate", "/api/generate"),
         ("http://127.0.0.1:8000/chat/completions", "/v1/chat/completions"),
         ("/chat/completions", "/v1/chat/completions"),

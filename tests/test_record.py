@@ -52,7 +52,13 @@ def test_dumps_matches_the_seed_bytes(seed_file: Path) -> None:
 
 def test_optional_response_fields_only_when_they_say_something() -> None:
     plain = record.build(
-        test_id=None, method="POST", url="u", body={}, endpoint="/e", model=None, response=StoredBody({}, False)
+        test_id=None,
+        method="POST",
+        url="u",
+        body={},
+        endpoint="/e",
+        model=None,
+        response=StoredBody({}, False),
     )
     assert list(plain["response"]) == ["body", "is_streaming"]
     error = record.build(
@@ -116,7 +122,9 @@ def _valid() -> dict[str, Any]:
         pytest.param(lambda r: r["request"].update(method=None), "request.method", id="no-method"),
         pytest.param(lambda r: r["request"].update(url=1, endpoint=None), "request.url", id="no-url"),
         pytest.param(lambda r: r["response"].pop("body"), "response.body", id="no-body"),
-        pytest.param(lambda r: r["response"].update(is_streaming="yes"), "response.is_streaming", id="bad-flag"),
+        pytest.param(
+            lambda r: r["response"].update(is_streaming="yes"), "response.is_streaming", id="bad-flag"
+        ),
         pytest.param(lambda r: r["response"].update(body={}), "response.body", id="stream-not-a-list"),
         pytest.param(lambda r: r["response"].update(status=99), "response.status", id="bad-status"),
         pytest.param(lambda r: r["response"].update(headers={"a": 1}), "response.headers", id="bad-headers"),

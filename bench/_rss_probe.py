@@ -46,7 +46,11 @@ def main(argv: list[str]) -> int:
         with tool.open(suite_cassette(tool, root, i), REPLAY):
             run_unit(client, i)
     peak = _status_kib("VmHWM")
-    print(json.dumps({"rss_before_kib": before, "rss_peak_kib": peak, "growth_kib": peak - before, "reset": reset}))
+    print(
+        json.dumps(
+            {"rss_before_kib": before, "rss_peak_kib": peak, "growth_kib": peak - before, "reset": reset}
+        )
+    )
     return 0
 
 

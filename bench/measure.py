@@ -37,7 +37,7 @@ def interleaved(repeats: int, tasks: Mapping[str, Callable[[], T]]) -> dict[str,
 
 
 def disk_usage(path: Path) -> tuple[int, int]:
-    """(bytes, files) under ``path``: sum of file sizes, not blocks, so it does not depend on the filesystem."""
+    """(bytes, files) under ``path``; file sizes, not blocks, so that the filesystem does not matter."""
     total = files = 0
     for dirpath, _, filenames in os.walk(path):
         for filename in filenames:

@@ -22,6 +22,7 @@ import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -90,13 +91,17 @@ def record(run: Run) -> dict[str, Any]:
         client = make_client(server.base_url, close_connections=True)
         for tool in run.tools:
             log(f"recording {tool.name}")
-            suite = run.attempt(tool, "record suite", lambda t=tool: scenarios.record_suite(  # type: ignore[misc]
-                t, run.root, client, run.plan.units))
+            suite = run.attempt(
+                tool, "record suite", partial(scenarios.record_suite, tool, run.root, client, run.plan.units)
+            )
             if suite is not None:
                 run.suite[tool.name] = suite
             for size in run.plan.lookup_sizes:
-                got = run.attempt(tool, f"record lookup {size}", lambda t=tool, m=size: scenarios.record_lookup(  # type: ignore[misc]
-                    t, run.root, client, m))
+                got = run.attempt(
+                    tool,
+                    f"record lookup {size}",
+                    partial(scenarios.record_lookup, tool, run.root, client, size),
+                )
                 if got is not None:
                     run.lookups[size][tool.name] = got
         served = len(server.requests)
@@ -132,39 +137,52 @@ def verify(run: Run, client: openai.OpenAI) -> None:
         log(f"warm-up and check: {tool.name}")
         if tool.name in run.suite:
             expected = run.suite[tool.name]
-            if run.attempt(tool, "replay suite", lambda t=tool, e=expected: scenarios.replay_suite(  # type: ignore[misc]
-                    t, run.root, client, e)) is None:
+            replay = partial(scenarios.replay_suite, tool, run.root, client, expected)
+            if run.attempt(tool, "replay suite", replay) is None:
                 del run.suite[tool.name]
         for size, per_tool in run.lookups.items():
             if tool.name in per_tool:
                 want = per_tool[tool.name]
-                if run.attempt(tool, f"replay lookup {size}", lambda t=tool, w=want: scenarios.replay_lookup(  # type: ignore[misc]
-                        t, run.root, client, w)) is None:
+                replay_lookup = partial(scenarios.replay_lookup, tool, run.root, client, want)
+                if run.attempt(tool, f"replay lookup {size}", replay_lookup) is None:
                     del per_tool[tool.name]
 
 
 def _timed(run: Run, scenario: str, repeats: int, tasks: dict[Tool, Callable[[], T]]) -> dict[str, list[T]]:
     """Interleaved repeats; a tool that fails in any repeat is dropped from the scenario."""
-    wrapped = {tool.name: (lambda t=tool, f=fn: run.attempt(t, scenario, f)) for tool, fn in tasks.items()}
+    wrapped = {tool.name: partial(run.attempt, tool, scenario, fn) for tool, fn in tasks.items()}
     raw = measure.interleaved(repeats, wrapped)
-    return {name: [v for v in values if v is not None] for name, values in raw.items()
-            if all(v is not None for v in values)}
+    return {
+        name: [v for v in values if v is not None]
+        for name, values in raw.items()
+        if all(v is not None for v in values)
+    }
 
 
 def time_suite(run: Run, client: openai.OpenAI) -> dict[str, Any]:
-    tasks = {t: (lambda t=t: scenarios.replay_suite(t, run.root, client, run.suite[t.name]))
-             for t in run.tools if t.name in run.suite}
+    tasks = {
+        t: partial(scenarios.replay_suite, t, run.root, client, run.suite[t.name])
+        for t in run.tools
+        if t.name in run.suite
+    }
     out = {}
     for name, times in _timed(run, "timed suite", run.plan.repeats, tasks).items():
         best = min(times)
-        out[name] = {"times_s": times, "best_s": best, "median_s": statistics.median(times),
-                     "per_test_ms": 1000 * best / run.plan.units}
+        out[name] = {
+            "times_s": times,
+            "best_s": best,
+            "median_s": statistics.median(times),
+            "per_test_ms": 1000 * best / run.plan.units,
+        }
     return out
 
 
 def time_load(run: Run) -> dict[str, Any]:
-    tasks = {t: (lambda t=t: scenarios.open_suite(t, run.root, run.plan.units))
-             for t in run.tools if t.name in run.suite}
+    tasks = {
+        t: partial(scenarios.open_suite, t, run.root, run.plan.units)
+        for t in run.tools
+        if t.name in run.suite
+    }
     out = {}
     for name, times in _timed(run, "timed load", run.plan.repeats, tasks).items():
         out[name] = {"times_s": times, "per_cassette_ms": 1000 * min(times) / run.plan.units}
@@ -175,8 +193,11 @@ def time_lookup(run: Run, client: openai.OpenAI) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for size, per_tool in run.lookups.items():
         log(f"timing lookup M={size}")
-        tasks = {t: (lambda t=t, w=per_tool[t.name]: scenarios.replay_lookup(t, run.root, client, w))
-                 for t in run.tools if t.name in per_tool}
+        tasks = {
+            t: partial(scenarios.replay_lookup, t, run.root, client, per_tool[t.name])
+            for t in run.tools
+            if t.name in per_tool
+        }
         timed = _timed(run, f"timed lookup {size}", run.plan.lookup_repeats, tasks)
         out[str(size)] = {name: _lookup_entry(size, timings) for name, timings in timed.items()}
     return out
@@ -209,10 +230,14 @@ def memory(run: Run, client: openai.OpenAI) -> dict[str, Any]:
             continue
         log(f"memory: {tool.name}")
         expected = run.suite[tool.name]
-        peak = run.attempt(tool, "memory", lambda t=tool, e=expected: measure.traced_peak(  # type: ignore[misc]
-            lambda: scenarios.replay_suite(t, run.root, client, e)))
+        replay = partial(scenarios.replay_suite, tool, run.root, client, expected)
+        peak = run.attempt(tool, "memory", partial(measure.traced_peak, replay))
         rss = measure.rss_growth(tool.name, run.root, run.plan.units)
-        out[tool.name] = {"traced_peak_bytes": peak, "rss_growth_kib": rss.get("growth_kib"), "rss_probe": rss}
+        out[tool.name] = {
+            "traced_peak_bytes": peak,
+            "rss_growth_kib": rss.get("growth_kib"),
+            "rss_probe": rss,
+        }
     return out
 
 
@@ -222,7 +247,8 @@ def profile(run: Run, client: openai.OpenAI, name: str) -> dict[str, Any] | None
         return None
     log(f"profiling {name}")
     packages = ("vcr_ext", "vcrpy") if name.startswith(("vcr", "vcrpy")) else (name,)
-    result = measure.profile(lambda: scenarios.replay_suite(tool, run.root, client, run.suite[name]), packages, 15)
+    replay = partial(scenarios.replay_suite, tool, run.root, client, run.suite[name])
+    result = measure.profile(replay, packages, 15)
     return {"tool": name, "packages": list(packages), **asdict(result)}
 
 
@@ -232,7 +258,9 @@ def profile(run: Run, client: openai.OpenAI, name: str) -> dict[str, Any] | None
 def _meta() -> dict[str, Any]:
     cpu_model = "unknown CPU"
     with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-        cpu_model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), cpu_model)
+        cpu_model = next(
+            (ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), cpu_model
+        )
     packages = ("vcrpy", "cassetter", "openai", "httpx2", "PyYAML", "vcr_ext")
     return {
         "timestamp": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -285,8 +313,12 @@ def write_json(results: dict[str, Any]) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.replay", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="~1 minute: 2 repeats, lookups of 10 and 100")
-    parser.add_argument("--profile", metavar="TOOL", default="vcr_ext",
-                        help="tool whose suite replay is cProfiled (default vcr_ext; 'none' to skip)")
+    parser.add_argument(
+        "--profile",
+        metavar="TOOL",
+        default="vcr_ext",
+        help="tool whose suite replay is cProfiled (default vcr_ext; 'none' to skip)",
+    )
     parser.add_argument("--workdir", type=Path, help="record into this empty directory and keep it")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL

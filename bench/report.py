@@ -31,7 +31,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     def line(cells: Sequence[str]) -> str:
         parts = []
         for i, (cell, width) in enumerate(zip(cells, widths, strict=True)):
-            numeric = 0 < i and not headers[i].startswith("vs ")
+            numeric = i > 0 and not headers[i].startswith("vs ")
             parts.append(cell.rjust(width) if numeric else cell.ljust(width))
         return "  ".join(parts).rstrip()
 
@@ -42,9 +42,7 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
-def _comparisons(
-    per_tool: dict[str, Any], get: Getter, noun: str, better: str
-) -> tuple[dict[str, str], str]:
+def _comparisons(per_tool: dict[str, Any], get: Getter, noun: str, better: str) -> tuple[dict[str, str], str]:
     """Each tool's ratio to the baseline, and the vcr_ext-vs-cassetter line."""
     base = get(per_tool[BASELINE]) if BASELINE in per_tool else None
     ratios = {name: ratio_phrase(get(entry), base, noun, better) for name, entry in per_tool.items()}
@@ -63,7 +61,13 @@ def _suite(results: Results) -> list[str]:
     per_tool = results["suite"]
     ratios, versus = _comparisons(per_tool, lambda e: _value(e, "best_s"), "time", "faster")
     rows = [
-        [name, _fmt(e.get("best_s"), 3), _fmt(e.get("per_test_ms"), 3), _fmt(e.get("median_s"), 3), ratios[name]]
+        [
+            name,
+            _fmt(e.get("best_s"), 3),
+            _fmt(e.get("per_test_ms"), 3),
+            _fmt(e.get("median_s"), 3),
+            ratios[name],
+        ]
         for name, e in per_tool.items()
     ]
     title = (

@@ -6,6 +6,7 @@ is timed) and raises :class:`ReplayMismatch` when a result differs from the reco
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,9 +31,23 @@ def lookup_cassette(tool: Tool, root: Path, size: int) -> Path:
     return tool.cassette_path(root / "lookup", f"lookup_{size}")
 
 
+def _difference(got: object, expected: object, where: str = "") -> str:
+    """Where two results first differ, e.g. ``.stream.tool_calls``, for the failure message."""
+    if dataclasses.is_dataclass(got) and type(got) is type(expected):
+        for f in dataclasses.fields(got):
+            a, b = getattr(got, f.name), getattr(expected, f.name)
+            if f.compare and a != b:
+                return _difference(a, b, f"{where}.{f.name}")
+    if isinstance(got, list | tuple) and isinstance(expected, list | tuple) and len(got) == len(expected):
+        for i, (a, b) in enumerate(zip(got, expected, strict=True)):
+            if a != b:
+                return _difference(a, b, f"{where}[{i}]")
+    return f"{where or 'result'}: replayed {got!r:.300} != recorded {expected!r:.300}"
+
+
 def _check(tool: Tool, what: str, got: object, expected: object) -> None:
     if got != expected:
-        raise ReplayMismatch(f"{tool.name}: {what}: replayed result differs from the recording")
+        raise ReplayMismatch(f"{tool.name}: {what}: {_difference(got, expected)}")
 
 
 # ----------------------------------------------------------------------------- recording

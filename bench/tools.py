@@ -37,14 +37,16 @@ def _path_only(uri: str) -> str:
     return _ORIGIN.sub("", uri)
 
 
-@dataclass
+@dataclass(eq=False)  # identity: tools are dict keys
 class Tool:
     """One recorder: its name in reports, its cassette naming, and how it opens a cassette."""
 
     name: str
     suffix: str  # "" for vcr_ext, whose cassette is a directory
     factory: Callable[[str], Callable[[str], AbstractContextManager[Any]]]
-    _by_mode: dict[str, Callable[[str], AbstractContextManager[Any]]] = field(default_factory=dict, repr=False)
+    _by_mode: dict[str, Callable[[str], AbstractContextManager[Any]]] = field(
+        default_factory=dict, repr=False
+    )
 
     def cassette_path(self, root: Path, name: str) -> Path:
         return root / self.name / f"{name}{self.suffix}"

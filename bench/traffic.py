@@ -1,13 +1,16 @@
 """The OpenAI traffic every tool records and replays, and what a replay must give back.
 
 Each call returns a plain, comparable summary of what the SDK produced (text, tool
-calls, embedding values, ids), so that a replay can be checked against its recording
-with ``==``: a tool that answered from the network or mangled a response cannot pass.
+calls, embedding values, token counts), so that a replay can be checked against its
+recording with ``==``: a tool that answered from the network or mangled a response
+cannot pass. Completion ids are kept for inspection but left out of ``==``: vcr_ext's
+recording format stores ``chat.completion`` ids as ``rec-<request hash>`` (and
+``created`` as 0) on purpose, so its replays never return the live id.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import openai
 
@@ -53,7 +56,7 @@ FORECAST_TOOL = {
 @dataclass(frozen=True)
 class StreamSummary:
     chunks: int
-    completion_id: str
+    completion_id: str = field(compare=False)
     tool_calls: tuple[tuple[str, str, str], ...]  # (id, name, arguments) per call
     finish_reason: str | None
     total_tokens: int | None
@@ -61,7 +64,7 @@ class StreamSummary:
 
 @dataclass(frozen=True)
 class ChatSummary:
-    completion_id: str
+    completion_id: str = field(compare=False)
     text: str | None
     total_tokens: int | None
 

@@ -30,3 +30,6 @@ def seed_file(corpus_dir: Path) -> Path:
     if not candidates:
         pytest.skip(f"seed recording not found in {corpus_dir.parent / 'seed'}")
     return candidates[0]
+
+
+pytest_plugins = ["pytester"]

@@ -61,10 +61,25 @@ def route(url_or_path: str) -> str:
     return "/" + "/".join(segments)
 
 
-def parse_json_body(body: bytes | str | None) -> tuple[bool, Any]:
-    """``(True, value)`` for a JSON body, ``(False, bytes)`` for anything else."""
+def parse_json_body(body: object) -> tuple[bool, Any]:
+    """``(True, value)`` for a JSON body, ``(False, bytes)`` for anything else.
+
+    Besides bytes and text, vcrpy's stubs hand over what the client was given: a list
+    of byte chunks (iterator bodies), or, from aiohttp, the ``json=``/``data=`` object.
+    """
     if body is None or body == b"" or body == "":
         return True, None
+    if isinstance(body, list) and all(isinstance(chunk, bytes) for chunk in body):
+        body = b"".join(body)
+    if isinstance(body, (dict, list, tuple)):
+        try:
+            return True, json.loads(json.dumps(body))
+        except (TypeError, ValueError):
+            return False, repr(body).encode("utf-8")
+    if isinstance(body, bytearray | memoryview):
+        body = bytes(body)
+    if not isinstance(body, (bytes, str)):
+        return False, repr(body).encode("utf-8")
     raw = body.encode("utf-8") if isinstance(body, str) else body
     try:
         return True, json.loads(raw)

@@ -82,8 +82,7 @@ def body_memo(request: Request) -> _BodyMemo:
     memo = request.__dict__.get(_BODY_MEMO)
     if isinstance(memo, _BodyMemo) and memo.body is body:
         return memo
-    raw = b"".join(body) if isinstance(body, list) else body
-    is_json, value = canonical.parse_json_body(raw)
+    is_json, value = canonical.parse_json_body(body)
     memo = _BodyMemo(body, is_json, value)
     request.__dict__[_BODY_MEMO] = memo
     return memo

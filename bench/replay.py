@@ -19,6 +19,7 @@ import socket
 import statistics
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -53,9 +54,12 @@ FULL = Plan("full", units=200, repeats=5, lookup_sizes=(10, 100, 1000), lookup_r
 QUICK = Plan("quick", units=200, repeats=2, lookup_sizes=(10, 100), lookup_repeats=2)
 
 
+_STARTED = time.perf_counter()
+
+
 def log(message: str) -> None:
     # Progress goes to stderr so that stdout is just the report.
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
+    print(f"[bench {time.perf_counter() - _STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 class Run:

@@ -28,6 +28,7 @@ import pytest
 from conftest import corpus_path
 from pytest_recording.network import blocking_context
 from vcr.cassette import Cassette
+from vcr.errors import CannotOverwriteExistingCassetteException
 
 import vcr_ext
 from vcr_ext.demo._fake_payloads import generate
@@ -78,7 +79,7 @@ Setup = Callable[[FakeOpenAIServer], None]
 ClientKwargs = Callable[[], dict[str, Any]]
 
 
-# --------------------------------------------------------------------------- outcomes
+# ---------------------------------------------------------------- outcomes
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ def assert_same(live: Outcome, replay: Outcome) -> None:
         assert obj.get("created", 0) == 0
 
 
-# --------------------------------------------------------------------------- record, then replay
+# ---------------------------------------------------------------- record, then replay
 
 
 def cassette_files(cassette: Path) -> list[Path]:
@@ -237,13 +238,19 @@ def record_then_replay(
     client_kwargs: ClientKwargs = dict,
 ) -> tuple[Outcome, Outcome]:
     """Record ``call`` live, replay it offline with a new client; both outcomes, checked equal."""
-    with recording(cassette, setup) as base_url, openai.OpenAI(
-        base_url=base_url, api_key=FAKE_KEY, max_retries=max_retries, **client_kwargs()
-    ) as client:
+    with (
+        recording(cassette, setup) as base_url,
+        openai.OpenAI(
+            base_url=base_url, api_key=FAKE_KEY, max_retries=max_retries, **client_kwargs()
+        ) as client,
+    ):
         live = capture(lambda: call(client))
-    with replaying(cassette) as cas, openai.OpenAI(
-        base_url=DEAD_BASE_URL, api_key=FAKE_KEY, max_retries=max_retries, **client_kwargs()
-    ) as client:
+    with (
+        replaying(cassette) as cas,
+        openai.OpenAI(
+            base_url=DEAD_BASE_URL, api_key=FAKE_KEY, max_retries=max_retries, **client_kwargs()
+        ) as client,
+    ):
         replay = capture(lambda: call(client))
         check_replayed(cas, cassette)
     assert_same(live, replay)
@@ -277,12 +284,12 @@ async def arecord_then_replay(
 def test_replay_blocks_the_network() -> None:
     """The guard used during replay refuses loopback connections too, so a replay cannot go live."""
     with FakeOpenAIServer() as srv, blocking_context():
-        host, port = srv.url.rsplit("/", 1)[1].split(":")
+        port = int(srv.url.rsplit(":", 1)[1])
         with pytest.raises(RuntimeError, match="Network is disabled"):
-            socket.create_connection((host, int(port)), timeout=1)
+            socket.create_connection(("127.0.0.1", port), timeout=1)
 
 
-# --------------------------------------------------------------------------- 1. chat.completions.create(stream=True)
+# ---------------------------------------------------------------- 1. chat.completions.create(stream=True)
 
 
 def chat_chunks_summary(chunks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -376,13 +383,15 @@ async def test_chat_create_stream_async(case: str, tmp_path: Path) -> None:
     check_chat_stream_case(case, live.value)
 
 
-# --------------------------------------------------------------------------- 2. chat.completions.stream() helper
+# ---------------------------------------------------------------- 2. chat.completions.stream() helper
 
 
 def chat_helper_event(event: Any) -> dict[str, Any]:
     out = {"type": event.type, "dump": dump(event)}
     if event.type == "tool_calls.function.arguments.done":
         out["parsed"] = (type(event.parsed_arguments).__name__, repr(event.parsed_arguments))
+    if event.type == "content.done":
+        out["parsed"] = (type(event.parsed).__name__, repr(event.parsed))
     return out
 
 
@@ -392,6 +401,7 @@ def chat_helper_result(drained: dict[str, Any], final: Any) -> dict[str, Any]:
         **drained,
         "final": dump(final),
         "content": message.content,
+        "parsed": repr(message.parsed),
         "tool_calls": [
             (tc.id, tc.function.name, tc.function.arguments, repr(tc.function.parsed_arguments))
             for tc in message.tool_calls or []
@@ -416,16 +426,23 @@ async def achat_helper(client: openai.AsyncOpenAI, **kwargs: Any) -> dict[str, A
 CHAT_HELPER_CASES: dict[str, dict[str, Any]] = {
     "text": {"model": CHAT_MODEL, "messages": USER, "stream_options": {"include_usage": True}},
     "strict_tool": {"model": CHAT_MODEL, "messages": USER, "tools": [STRICT_CHAT_TOOL]},
+    "structured_output": {"model": CHAT_MODEL, "messages": USER, "response_format": GetWeather},
 }
 
 
 def check_chat_helper_case(case: str, value: dict[str, Any]) -> None:
     assert value["error"] is None
     types = [e["type"] for e in value["items"]]
-    if case == "text":
-        assert "content.delta" in types and "content.done" in types
-        assert value["content"] and value["usage"]
+    if case in ("text", "structured_output"):
+        assert types.count("content.delta") > 1 and "content.done" in types
+        assert value["content"]
         assert value["finish_reasons"] == ["stop"]
+    if case == "text":
+        assert value["usage"]
+    elif case == "structured_output":
+        (done,) = [e for e in value["items"] if e["type"] == "content.done"]
+        assert done["parsed"][0] == "GetWeather"
+        assert value["parsed"].startswith("GetWeather(")
     else:
         done = [e for e in value["items"] if e["type"] == "tool_calls.function.arguments.done"]
         assert len(done) == 1
@@ -448,7 +465,7 @@ async def test_chat_stream_helper_async(case: str, tmp_path: Path) -> None:
     check_chat_helper_case(case, live.value)
 
 
-# --------------------------------------------------------------------------- 3. responses.create(stream=True)
+# ---------------------------------------------------------------- 3. responses.create(stream=True)
 
 
 def responses_event(event: Any) -> dict[str, Any]:
@@ -481,7 +498,9 @@ def check_responses_stream(case: str, value: dict[str, Any]) -> None:
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     assert events[0]["type"] == "response.created"
     assert events[-1]["type"] == "response.completed"
-    wanted = "response.function_call_arguments.delta" if case == "function_call" else "response.output_text.delta"
+    wanted = (
+        "response.function_call_arguments.delta" if case == "function_call" else "response.output_text.delta"
+    )
     assert [e["type"] for e in events].count(wanted) > 1
 
 
@@ -500,7 +519,7 @@ async def test_responses_create_stream_async(case: str, tmp_path: Path) -> None:
     check_responses_stream(case, live.value)
 
 
-# --------------------------------------------------------------------------- 4. responses.stream() helper
+# ---------------------------------------------------------------- 4. responses.stream() helper
 
 
 def responses_helper_result(drained: dict[str, Any], final: Any) -> dict[str, Any]:
@@ -555,13 +574,11 @@ def test_responses_stream_helper(case: str, tmp_path: Path) -> None:
 @pytest.mark.asyncio
 @pytest.mark.parametrize("case", RESPONSES_CASES)
 async def test_responses_stream_helper_async(case: str, tmp_path: Path) -> None:
-    live, _ = await arecord_then_replay(
-        tmp_path / "cas", partial(aresponses_helper, **RESPONSES_CASES[case])
-    )
+    live, _ = await arecord_then_replay(tmp_path / "cas", partial(aresponses_helper, **RESPONSES_CASES[case]))
     check_responses_helper(case, live.value)
 
 
-# --------------------------------------------------------------------------- 5. with_raw_response / with_streaming_response
+# ---------------------------------------------------------- 5. with_raw_response / with_streaming_response
 
 
 def raw_result(raw: Any, parsed: Any) -> dict[str, Any]:
@@ -636,7 +653,7 @@ async def test_chat_with_streaming_response_async(tmp_path: Path) -> None:
     check_streaming_response(live.value)
 
 
-# --------------------------------------------------------------------------- 6. non-stream calls
+# ---------------------------------------------------------------- 6. non-stream calls
 
 
 def object_result(obj: Any) -> dict[str, Any]:
@@ -680,7 +697,9 @@ def nonstream_sync(kind: str, client: openai.OpenAI) -> dict[str, Any]:
     if kind == "chat":
         return chat_result(client.chat.completions.create(model=CHAT_MODEL, messages=USER))
     if kind == "chat_tools":
-        return chat_result(client.chat.completions.create(model=CHAT_MODEL, messages=USER, tools=[PLAIN_TOOL]))
+        return chat_result(
+            client.chat.completions.create(model=CHAT_MODEL, messages=USER, tools=[PLAIN_TOOL])
+        )
     if kind == "responses":
         return responses_result(client.responses.create(**RESPONSES_CASES["text"]))
     if kind == "responses_function_call":
@@ -780,7 +799,7 @@ async def test_nonstream_and_legacy_calls_async(kind: str, tmp_path: Path) -> No
     check_nonstream(kind, live.value, tmp_path / "cas")
 
 
-# --------------------------------------------------------------------------- 7. HTTP errors
+# ---------------------------------------------------------------- 7. HTTP errors
 
 ERROR_STATUS: dict[str, tuple[int, type[openai.APIStatusError]]] = {
     "error-400": (400, openai.BadRequestError),
@@ -826,9 +845,12 @@ async def test_http_errors_async(model: str, stream: bool, tmp_path: Path) -> No
 RETRY_REQUEST_IDS = ["req_retry_first", "req_retry_second", "req_retry_third"]
 
 
-def enqueue_rate_limits(srv: FakeOpenAIServer) -> None:
-    """Three 429s, told apart by their request ids, that ask for a 10 ms wait before retrying."""
-    for n, request_id in enumerate(RETRY_REQUEST_IDS, 1):
+def enqueue_rate_limits(count: int, srv: FakeOpenAIServer) -> None:
+    """``count`` 429s, told apart by their request ids, that ask for a 10 ms wait before a retry.
+
+    When ``count`` is below three, the SDK's last retry gets the server's generated completion.
+    """
+    for n, request_id in enumerate(RETRY_REQUEST_IDS[:count], 1):
         body = {
             "error": {
                 "message": f"Rate limit reached (attempt {n}).",
@@ -851,34 +873,46 @@ def enqueue_rate_limits(srv: FakeOpenAIServer) -> None:
         )
 
 
-def check_retries(live: Outcome, seen: list[str | None], cassette: Path) -> None:
-    assert live.error is not None
-    assert live.error["status_code"] == 429
-    assert live.error["request_id"] == RETRY_REQUEST_IDS[-1]
-    # Three attempts live, then the same three, in the same order, on replay.
-    assert seen == RETRY_REQUEST_IDS * 2
+RETRY_CASES = {"three_429s": 3, "two_429s_then_200": 2}
+
+
+def check_retries(count: int, live: Outcome, seen: list[str | None], cassette: Path) -> None:
+    attempts = seen[: len(seen) // 2]
+    # Three attempts live, then the same three responses, in the same order, on replay.
+    assert len(attempts) == 3
+    assert seen == attempts * 2
+    assert attempts[:count] == RETRY_REQUEST_IDS[:count]
     assert len(records(cassette)) == 3
+    if count == 3:
+        assert live.error is not None
+        assert live.error["status_code"] == 429
+        assert live.error["request_id"] == RETRY_REQUEST_IDS[-1]
+        assert "attempt 3" in live.error["message"]
+    else:
+        assert live.error is None
+        assert live.value["choices"][0]["message"]["content"]
 
 
-def test_http_429_with_default_retries(tmp_path: Path) -> None:
+@pytest.mark.parametrize("case", RETRY_CASES)
+def test_http_429_with_default_retries(case: str, tmp_path: Path) -> None:
     seen: list[str | None] = []
 
-    def client_kwargs() -> dict[str, Any]:
-        hook = lambda response: seen.append(response.headers.get("x-request-id"))  # noqa: E731
-        return {"http_client": openai.DefaultHttpxClient(event_hooks={"response": [hook]})}
+    def hook(response: httpx2.Response) -> None:
+        seen.append(response.headers.get("x-request-id"))
 
     live, _ = record_then_replay(
         tmp_path / "cas",
         partial(chat_error_call, CHAT_MODEL, False),
-        setup=enqueue_rate_limits,
+        setup=partial(enqueue_rate_limits, RETRY_CASES[case]),
         max_retries=2,
-        client_kwargs=client_kwargs,
+        client_kwargs=lambda: {"http_client": openai.DefaultHttpxClient(event_hooks={"response": [hook]})},
     )
-    check_retries(live, seen, tmp_path / "cas")
+    check_retries(RETRY_CASES[case], live, seen, tmp_path / "cas")
 
 
 @pytest.mark.asyncio
-async def test_http_429_with_default_retries_async(tmp_path: Path) -> None:
+@pytest.mark.parametrize("case", RETRY_CASES)
+async def test_http_429_with_default_retries_async(case: str, tmp_path: Path) -> None:
     seen: list[str | None] = []
 
     async def hook(response: httpx2.Response) -> None:
@@ -887,14 +921,50 @@ async def test_http_429_with_default_retries_async(tmp_path: Path) -> None:
     live, _ = await arecord_then_replay(
         tmp_path / "cas",
         partial(achat_error_call, CHAT_MODEL, False),
-        setup=enqueue_rate_limits,
+        setup=partial(enqueue_rate_limits, RETRY_CASES[case]),
         max_retries=2,
-        client_kwargs=lambda: {"http_client": openai.DefaultAsyncHttpxClient(event_hooks={"response": [hook]})},
+        client_kwargs=lambda: {
+            "http_client": openai.DefaultAsyncHttpxClient(event_hooks={"response": [hook]})
+        },
     )
-    check_retries(live, seen, tmp_path / "cas")
+    check_retries(RETRY_CASES[case], live, seen, tmp_path / "cas")
 
 
-# --------------------------------------------------------------------------- 8. a stream that fails mid-way
+def enqueue_empty_500(srv: FakeOpenAIServer) -> None:
+    # What a proxy in front of the API often sends: no body, hence no content-type.
+    srv.enqueue("POST", CHAT_ROUTE, status=500, headers=[("x-request-id", "req_empty_500")], body=b"")
+
+
+EMPTY_500_XFAIL = pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "vcr_ext/interactions.py::to_interaction always sets a default content-type "
+        "(codec.to_wire's 'text/plain; charset=utf-8' for a raw body) before the recorded headers, "
+        "so a response recorded WITHOUT content-type replays WITH one: "
+        "exc.response.headers.get('content-type') is None live, 'text/plain; charset=utf-8' on replay"
+    ),
+)
+
+
+@EMPTY_500_XFAIL
+def test_http_error_without_body_or_content_type(tmp_path: Path) -> None:
+    live, _ = record_then_replay(
+        tmp_path / "cas", partial(chat_error_call, CHAT_MODEL, False), setup=enqueue_empty_500
+    )
+    assert live.error is not None and live.error["status_code"] == 500
+
+
+@EMPTY_500_XFAIL
+@pytest.mark.asyncio
+async def test_http_error_without_body_or_content_type_async(tmp_path: Path) -> None:
+    live, _ = await arecord_then_replay(
+        tmp_path / "cas", partial(achat_error_call, CHAT_MODEL, False), setup=enqueue_empty_500
+    )
+    assert live.error is not None and live.error["status_code"] == 500
+
+
+# ---------------------------------------------------------------- 8. a stream that fails mid-way
 
 FAILING_STREAM_CASES = ["responses_create", "responses_helper", "chat_create"]
 
@@ -938,20 +1008,26 @@ async def test_stream_failing_midway_async(kind: str, tmp_path: Path) -> None:
     check_failing_stream(live)
 
 
-# --------------------------------------------------------------------------- 9. real captured wire bytes
+# ---------------------------------------------------------------- 9. real captured wire bytes
 
 
 def wire_files() -> list[Any]:
     """Every captured wire file, relative to ``<corpus>/wire``; one placeholder when the corpus is absent."""
     wire = corpus_path() / "wire"
-    files = sorted(p.relative_to(wire).as_posix() for p in wire.rglob("*") if p.is_file()) if wire.is_dir() else []
+    files = (
+        sorted(p.relative_to(wire).as_posix() for p in wire.rglob("*") if p.is_file())
+        if wire.is_dir()
+        else []
+    )
     return files or [pytest.param(None, id="no-wire-corpus")]
 
 
 def wire_bytes(corpus_dir: Path, name: str | None) -> tuple[str, bytes]:
     """The route a captured file answers and its bytes (skips with the reason when there are none)."""
     if name is None:
-        pytest.skip(f"no captured wire files in {corpus_dir / 'wire'}: set VCR_EXT_CORPUS to the corpus folder")
+        pytest.skip(
+            f"no captured wire files in {corpus_dir / 'wire'}: set VCR_EXT_CORPUS to the corpus folder"
+        )
     route = RESPONSES_ROUTE if Path(name).name.startswith("responses") else CHAT_ROUTE
     return route, (corpus_dir / "wire" / name).read_bytes()
 
@@ -1003,16 +1079,23 @@ async def test_real_wire_bytes_async(name: str | None, corpus_dir: Path, tmp_pat
     check_wire(live, payload)
 
 
-# --------------------------------------------------------------------------- the recordings themselves
+# ---------------------------------------------------------------- the recordings themselves
 
 
 def test_chat_stream_recording_is_one_typed_chunk_per_event(tmp_path: Path) -> None:
     """The record of a chat stream: ``is_streaming`` and one typed chunk per SSE event, no ``[DONE]``."""
-    request = {"model": CHAT_MODEL, "messages": USER, "stream": True, "stream_options": {"include_usage": True}}
+    request = {
+        "model": CHAT_MODEL,
+        "messages": USER,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     # The server's own bytes for this request, served verbatim, so the test knows every event on the wire.
     generated = generate("POST", CHAT_ROUTE, json.dumps(request).encode())
     assert isinstance(generated.body, list)
-    wire_events = [json.loads(e.decode()[len("data: ") :]) for e in generated.body if e != b"data: [DONE]\n\n"]
+    wire_events = [
+        json.loads(e.decode()[len("data: ") :]) for e in generated.body if e != b"data: [DONE]\n\n"
+    ]
     assert len(wire_events) == len(generated.body) - 1
     cassette = tmp_path / "cas"
 
@@ -1057,9 +1140,10 @@ def test_recording_twice_is_byte_identical_and_keeps_no_key(tmp_path: Path) -> N
     first, second = tmp_path / "first", tmp_path / "second"
     with FakeOpenAIServer() as srv:
         for cassette in (first, second):
-            with vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)), openai.OpenAI(
-                base_url=srv.base_url, api_key=FAKE_KEY, max_retries=0
-            ) as client:
+            with (
+                vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)),
+                openai.OpenAI(base_url=srv.base_url, api_key=FAKE_KEY, max_retries=0) as client,
+            ):
                 mixed_traffic(client)
     first_files, second_files = cassette_files(first), cassette_files(second)
     assert len(first_files) == 8
@@ -1069,3 +1153,167 @@ def test_recording_twice_is_byte_identical_and_keeps_no_key(tmp_path: Path) -> N
     for cassette in (first, second):
         # Same check as ``grep -r <key> <cassette>``, on every byte of every file written.
         assert_no_secret(cassette)
+
+
+# ---------------------------------------------------------------- follow-up calls by id
+
+
+def responses_follow_up(client: openai.OpenAI) -> dict[str, Any]:
+    first = client.responses.create(**RESPONSES_CASES["text"])
+    second = client.responses.create(model=CHAT_MODEL, input="And tomorrow?", previous_response_id=first.id)
+    return {"first": responses_result(first), "second": responses_result(second)}
+
+
+async def aresponses_follow_up(client: openai.AsyncOpenAI) -> dict[str, Any]:
+    first = await client.responses.create(**RESPONSES_CASES["text"])
+    second = await client.responses.create(
+        model=CHAT_MODEL, input="And tomorrow?", previous_response_id=first.id
+    )
+    return {"first": responses_result(first), "second": responses_result(second)}
+
+
+def check_follow_up(value: dict[str, Any]) -> None:
+    assert value["second"]["dump"]["previous_response_id"] == value["first"]["dump"]["id"]
+
+
+def test_responses_previous_response_id_chain(tmp_path: Path) -> None:
+    """A Responses id is sent back by the next request, so recordings keep it as the server sent it."""
+    live, _ = record_then_replay(tmp_path / "cas", responses_follow_up)
+    check_follow_up(live.value)
+
+
+@pytest.mark.asyncio
+async def test_responses_previous_response_id_chain_async(tmp_path: Path) -> None:
+    live, _ = await arecord_then_replay(tmp_path / "cas", aresponses_follow_up)
+    check_follow_up(live.value)
+
+
+STORED_ID = "chatcmpl-StoredCompletion0000000000001"
+
+
+def enqueue_stored_completion(srv: FakeOpenAIServer) -> None:
+    """A stored completion (``store=True``) and what ``retrieve`` returns for its id."""
+    completion = {
+        "id": STORED_ID,
+        "object": "chat.completion",
+        "created": 1_750_000_000,
+        "model": "gpt-4o-2024-08-06",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Stored.", "refusal": None, "annotations": []},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+    }
+    json_headers = [("content-type", "application/json")]
+    srv.enqueue("POST", CHAT_ROUTE, headers=json_headers, body=json.dumps(completion).encode())
+    srv.enqueue(
+        "GET",
+        f"{CHAT_ROUTE}/{STORED_ID}",
+        headers=json_headers,
+        body=json.dumps({**completion, "metadata": {}}).encode(),
+    )
+
+
+def stored_completion(client: openai.OpenAI) -> dict[str, Any]:
+    created = client.chat.completions.create(model=CHAT_MODEL, messages=USER, store=True)
+    fetched = client.chat.completions.retrieve(created.id)
+    return {"same_id": created.id == fetched.id, "created": dump(created), "fetched": dump(fetched)}
+
+
+async def astored_completion(client: openai.AsyncOpenAI) -> dict[str, Any]:
+    created = await client.chat.completions.create(model=CHAT_MODEL, messages=USER, store=True)
+    fetched = await client.chat.completions.retrieve(created.id)
+    return {"same_id": created.id == fetched.id, "created": dump(created), "fetched": dump(fetched)}
+
+
+STORED_ID_XFAIL = pytest.mark.xfail(
+    strict=True,
+    raises=CannotOverwriteExistingCassetteException,
+    reason=(
+        "vcr_ext/record.py::normalize_payload rewrites every chat.completion id to 'rec-<request hash[:12]>' "
+        "in the recorded response only: the follow-up request that sends the id back "
+        "(GET /v1/chat/completions/<id>) is recorded with the live id in its URL, and the route matcher "
+        "(matchers.route_key -> canonical.route) keeps that path segment, so on replay the SDK asks for "
+        "/v1/chat/completions/rec-... and no recorded interaction matches (and each response gets its own "
+        "rec- id, so created.id == fetched.id would not hold either)"
+    ),
+)
+
+
+@STORED_ID_XFAIL
+def test_stored_chat_completion_retrieved_by_id(tmp_path: Path) -> None:
+    live, _ = record_then_replay(tmp_path / "cas", stored_completion, setup=enqueue_stored_completion)
+    assert live.value["same_id"]
+
+
+@STORED_ID_XFAIL
+@pytest.mark.asyncio
+async def test_stored_chat_completion_retrieved_by_id_async(tmp_path: Path) -> None:
+    live, _ = await arecord_then_replay(tmp_path / "cas", astored_completion, setup=enqueue_stored_completion)
+    assert live.value["same_id"]
+
+
+# ---------------------------------------------------------------- explicit nulls on the wire
+
+
+def null_keyed_tool_stream() -> bytes:
+    """A tool-call stream whose continuation deltas carry explicit nulls, as some compatible servers send."""
+    base = {"id": "chatcmpl-nulls", "object": "chat.completion.chunk", "created": 1_750_000_000, "model": "m"}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return b"data: " + json.dumps({**base, "choices": [choice]}).encode() + b"\n\n"
+
+    head = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": ""}}
+    pieces = ['{"timezone":', '"UTC","city":', '"Paris"}']
+    continuation = [
+        {"index": 0, "id": None, "type": None, "function": {"name": None, "arguments": p}} for p in pieces
+    ]
+    return b"".join(
+        [
+            chunk({"role": "assistant", "content": None, "tool_calls": [head]}),
+            *(chunk({"tool_calls": [c]}) for c in continuation),
+            chunk({}, "tool_calls"),
+            b"data: [DONE]\n\n",
+        ]
+    )
+
+
+def any_outcome(call: Callable[[], Any]) -> Any:
+    """The value, or the class of whatever the SDK raised (the stream helper can fail with AssertionError)."""
+    try:
+        return call()
+    except Exception as exc:
+        return {"raised": f"{type(exc).__module__}.{type(exc).__qualname__}"}
+
+
+def null_keys_helper(client: openai.OpenAI) -> Any:
+    return any_outcome(partial(chat_helper, client, model=CHAT_MODEL, messages=USER, tools=[PLAIN_TOOL]))
+
+
+NULL_KEYS_XFAIL = pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "vcr_ext/codec.py::_wire_chunk (called by codec._event on replay) drops explicit nulls from every "
+        "tool_calls delta, also in streams vcr_ext itself recorded from the wire: live, the SDK's "
+        "chat.completions.stream() helper fails on the wire's 'type': null (AssertionError in "
+        "ChatCompletionStreamState._accumulate_chunk), on replay it succeeds; the null-stripping meant for "
+        "re-dumped llama-stack recordings changes what a faithful replay of real wire bytes gives the client"
+    ),
+)
+
+
+@NULL_KEYS_XFAIL
+def test_stream_helper_with_explicit_null_delta_keys(tmp_path: Path) -> None:
+    payload = null_keyed_tool_stream()
+    live, _ = record_then_replay(
+        tmp_path / "cas",
+        null_keys_helper,
+        setup=lambda srv: srv.enqueue("POST", CHAT_ROUTE, headers=SSE_HEADERS, body=payload),
+    )
+    assert live.value == {"raised": "builtins.AssertionError"}

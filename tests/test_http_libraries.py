@@ -35,9 +35,11 @@ def _with_httpx(base: str) -> tuple[int, str, str]:
 
 def _with_aiohttp(base: str) -> tuple[int, str, str]:
     async def run() -> tuple[int, str, str]:
-        async with aiohttp.ClientSession() as session:
-            async with session.post(f"{base}/chat/completions", json=BODY, headers=HEADERS) as r:
-                return r.status, r.headers["content-type"], await r.text()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{base}/chat/completions", json=BODY, headers=HEADERS) as r,
+        ):
+            return r.status, r.headers["content-type"], await r.text()
 
     return asyncio.run(run())
 

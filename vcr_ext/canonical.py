@@ -1,14 +1,19 @@
 """Canonical requests: the API route of a URL and the canonical form of a JSON body.
 
-Two requests that the API would treat the same get the same canonical form, so the
-matcher, the cassette index and the miss explanation all read from this one module.
+Two requests that the API treats the same get the same canonical form, so the matcher,
+the cassette index and the miss explanation all read from this one module. Every body
+rule is an entry of :data:`BODY_RULES`, with the reason it is safe; the README's table
+is checked against it by the tests.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 # First path segments of the OpenAI REST API. A path that has no ``v1`` segment (Azure's
 # ``/openai/deployments/<name>/chat/completions``, base URLs without ``/v1``) is routed
@@ -37,6 +42,28 @@ OPENAI_RESOURCES = frozenset(
     },
 )
 
+# Query parameters that say nothing about what is asked: API versions, and credentials
+# (which scrubbing also removes from the recorded URL).
+NOISE_QUERY_PARAMETERS = frozenset({"api-version", "api_version"})
+SECRET_QUERY_PARAMETERS = frozenset(
+    {
+        "api_key",
+        "api-key",
+        "apikey",
+        "key",
+        "token",
+        "access_token",
+        "auth",
+        "code",
+        "sig",
+        "signature",
+        "secret",
+        "client_secret",
+        "password",
+        "x-api-key",
+    },
+)
+
 FLOAT_DIGITS = 5
 
 
@@ -59,6 +86,30 @@ def route(url_or_path: str) -> str:
         if segment in OPENAI_RESOURCES:
             return "/v1/" + "/".join(segments[at:])
     return "/" + "/".join(segments)
+
+
+def is_secret_parameter(name: str) -> bool:
+    """Whether a query parameter carries a credential (never written, never matched)."""
+    return name.lower() in SECRET_QUERY_PARAMETERS
+
+
+def meaningful_query(url: str) -> tuple[tuple[str, str], ...]:
+    """The query parameters that change what is asked, sorted (``limit``, ``after``, ...)."""
+    pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    return tuple(
+        sorted(
+            (k, v) for k, v in pairs if k.lower() not in NOISE_QUERY_PARAMETERS and not is_secret_parameter(k)
+        )
+    )
+
+
+def route_key(url: str) -> str:
+    """The route plus its meaningful query, as one comparable string."""
+    query = meaningful_query(url)
+    return route(url) + ("?" + "&".join(f"{k}={v}" for k, v in query) if query else "")
+
+
+# -- bodies ----------------------------------------------------------------------------
 
 
 def parse_json_body(body: object) -> tuple[bool, Any]:
@@ -87,6 +138,244 @@ def parse_json_body(body: object) -> tuple[bool, Any]:
         return False, raw
 
 
+@dataclass(frozen=True)
+class Rule:
+    """One canonicalization rule: what two bodies may differ in and still match, and why that is safe."""
+
+    name: str
+    why: str
+    apply: Callable[[dict[str, Any], str], None]
+
+
+def _is_strict(owner: dict[str, Any], route_: str) -> bool:
+    strict = owner.get("strict")
+    # Responses API function tools are strict unless they say otherwise.
+    return bool(strict) if strict is not None else route_.startswith("/v1/responses")
+
+
+def _schemas(body: dict[str, Any], route_: str) -> list[tuple[dict[str, Any], bool]]:
+    """The JSON schemas a body carries (tools, functions, response formats), each with its strictness."""
+    found: list[tuple[dict[str, Any], bool]] = []
+    for tool in body.get("tools") or []:
+        if not isinstance(tool, dict):
+            continue
+        function: dict[str, Any] = tool["function"] if isinstance(tool.get("function"), dict) else tool
+        if isinstance(function.get("parameters"), dict):
+            found.append((function["parameters"], _is_strict(function, route_)))
+    for function in body.get("functions") or []:
+        if isinstance(function, dict) and isinstance(function.get("parameters"), dict):
+            found.append((function["parameters"], False))
+    formats = [body.get("response_format")]
+    text = body.get("text")
+    if isinstance(text, dict):
+        formats.append(text.get("format"))
+    for fmt in formats:
+        if not isinstance(fmt, dict):
+            continue
+        holder: dict[str, Any] = fmt["json_schema"] if isinstance(fmt.get("json_schema"), dict) else fmt
+        if isinstance(holder.get("schema"), dict):
+            found.append((holder["schema"], _is_strict(holder, route_)))
+    return found
+
+
+def _descriptions(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The objects whose ``description`` is prose for the model: tools, functions, response formats."""
+    owners: list[dict[str, Any]] = []
+    for tool in body.get("tools") or []:
+        if isinstance(tool, dict):
+            owners.append(tool)
+            if isinstance(tool.get("function"), dict):
+                owners.append(tool["function"])
+    owners += [f for f in body.get("functions") or [] if isinstance(f, dict)]
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict):
+        owners.append(fmt)
+        if isinstance(fmt.get("json_schema"), dict):
+            owners.append(fmt["json_schema"])
+    return owners
+
+
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SCHEMA_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains")
+
+
+def _walk_schema(schema: Any, visit: Callable[[dict[str, Any]], None]) -> None:
+    """Call ``visit`` on every subschema, never on a mapping of property names."""
+    if not isinstance(schema, dict):
+        if isinstance(schema, list):
+            for item in schema:
+                _walk_schema(item, visit)
+        return
+    visit(schema)
+    for key in _SCHEMA_MAPS:
+        if isinstance(schema.get(key), dict):
+            for sub in schema[key].values():
+                _walk_schema(sub, visit)
+    for key in _SCHEMA_LISTS + _SCHEMA_ONE:
+        if key in schema:
+            _walk_schema(schema[key], visit)
+
+
+def clean_prose(text: str) -> str:
+    """A docstring-like text without its indentation: lines stripped, blank ends dropped."""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    return "\n".join(re.sub(r"[ \t]+", " ", line) for line in lines)
+
+
+def _rule_descriptions(body: dict[str, Any], route_: str) -> None:
+    for owner in _descriptions(body):
+        if isinstance(owner.get("description"), str):
+            owner["description"] = clean_prose(owner["description"])
+
+    def visit(schema: dict[str, Any]) -> None:
+        if isinstance(schema.get("description"), str):
+            schema["description"] = clean_prose(schema["description"])
+
+    for schema, _ in _schemas(body, route_):
+        _walk_schema(schema, visit)
+
+
+def _rule_titles(body: dict[str, Any], route_: str) -> None:
+    def visit(schema: dict[str, Any]) -> None:
+        if isinstance(schema.get("title"), str):
+            del schema["title"]
+
+    for schema, _ in _schemas(body, route_):
+        _walk_schema(schema, visit)
+
+
+def _rule_required_order(body: dict[str, Any], route_: str) -> None:
+    def visit(schema: dict[str, Any]) -> None:
+        required = schema.get("required")
+        if isinstance(required, list) and all(isinstance(r, str) for r in required):
+            schema["required"] = sorted(required)
+
+    for schema, _ in _schemas(body, route_):
+        _walk_schema(schema, visit)
+
+
+def _rule_closed_objects(body: dict[str, Any], route_: str) -> None:
+    def visit(schema: dict[str, Any]) -> None:
+        if schema.get("additionalProperties") is False:
+            del schema["additionalProperties"]
+
+    for schema, strict in _schemas(body, route_):
+        if strict:
+            _walk_schema(schema, visit)
+
+
+def _drop_if(body: dict[str, Any], key: str, *defaults: Any) -> None:
+    if key in body and any(body[key] == d and type(body[key]) is type(d) for d in defaults):
+        del body[key]
+
+
+def _rule_defaults(body: dict[str, Any], route_: str) -> None:
+    has_tools = bool(body.get("tools"))
+    _drop_if(body, "extra_body", {})
+    _drop_if(body, "n", 1)
+    _drop_if(body, "stream", False)
+    _drop_if(body, "logprobs", False)
+    _drop_if(body, "tools", [])
+    _drop_if(body, "response_format", {"type": "text"})
+    if has_tools:
+        _drop_if(body, "tool_choice", "auto")
+        _drop_if(body, "parallel_tool_calls", True)
+    else:
+        _drop_if(body, "tool_choice", "none")
+    if body.get("stream") is not True:
+        body.pop("stream_options", None)
+    else:
+        _drop_if(body, "stream_options", {"include_usage": False}, {})
+
+
+def _rule_embedding_format(body: dict[str, Any], route_: str) -> None:
+    if route_ == "/v1/embeddings":
+        _drop_if(body, "encoding_format", "float", "base64")
+
+
+def _rule_text_parts(body: dict[str, Any], route_: str) -> None:
+    for message in body.get("messages") or []:
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if (
+            isinstance(content, list)
+            and len(content) == 1
+            and isinstance(content[0], dict)
+            and set(content[0]) == {"type", "text"}
+            and content[0]["type"] == "text"
+        ):
+            message["content"] = content[0]["text"]
+
+
+BODY_RULES: tuple[Rule, ...] = (
+    Rule(
+        "defaults",
+        "A field sent with the value the API uses when it is absent asks the same: `n: 1`, `stream: false`, "
+        "`logprobs: false`, `tools: []`, `response_format: {type: text}`, `extra_body: {}` (an empty "
+        "passthrough), `tool_choice: auto` and `parallel_tool_calls: true` when tools are given, "
+        "`tool_choice: none` when none are, `stream_options` on a request that does not stream (the API "
+        "ignores it) and `stream_options: {include_usage: false}`.",
+        _rule_defaults,
+    ),
+    Rule(
+        "embedding-encoding",
+        "`encoding_format` on `/v1/embeddings`: the openai SDK adds `base64` to every request and decodes "
+        "base64 or float answers alike, and `float` is the API's default, so the three ask the same vectors.",
+        _rule_embedding_format,
+    ),
+    Rule(
+        "text-parts",
+        "A message whose content is a single text part (`[{type: text, text: T}]`) is the message with "
+        "content `T`: the API reads both as the same text.",
+        _rule_text_parts,
+    ),
+    Rule(
+        "schema-descriptions",
+        "Tool, function, response-format and schema `description` prose is compared without its "
+        "indentation and surrounding blank lines: re-indenting a docstring does not change its words.",
+        _rule_descriptions,
+    ),
+    Rule(
+        "schema-titles",
+        "`title` keywords inside tool and response-format JSON schemas are ignored: pydantic generates them "
+        "from class and field names, and they do not constrain the arguments. A property named `title` is "
+        "kept.",
+        _rule_titles,
+    ),
+    Rule(
+        "schema-required-order",
+        "The order of a schema's `required` list is ignored: it is a set.",
+        _rule_required_order,
+    ),
+    Rule(
+        "strict-closed-objects",
+        "In a strict schema (`strict: true`, the default for Responses API tools) every object is closed "
+        "by the API, so `additionalProperties: false` and its absence mean the same. In a non-strict "
+        "schema they differ, and the difference is kept.",
+        _rule_closed_objects,
+    ),
+)
+"""The rules, in the order they are applied. Key order and float noise (below) always apply."""
+
+KEY_ORDER_WHY = "Object key order never matters in JSON."
+FLOAT_NOISE_WHY = (
+    "Floats are compared rounded to 5 decimal places (as the format's request hash does), and 1.0 equals 1: "
+    "a float that went through a different serializer is the same parameter."
+)
+
+_MULTIPART_BOUNDARY = re.compile(rb"^--([^\r\n]{1,200})\r?\n")
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
 def canonical_value(value: Any) -> Any:
     """A JSON value with float noise removed (floats rounded to 5 places, as the format hashes them)."""
     if isinstance(value, dict):
@@ -100,8 +389,30 @@ def canonical_value(value: Any) -> Any:
     return value
 
 
-def body_key(is_json: bool, value: Any) -> str | bytes:
-    """A hashable key equal for canonically equal bodies (raw bytes compare exactly)."""
+def canonical_body(is_json: bool, value: Any, route_: str = "") -> Any:
+    """The canonical form of a request body: every rule of :data:`BODY_RULES` applied, floats rounded.
+
+    Non-JSON bodies stay bytes, except that a multipart body's random boundary is
+    replaced, so the same upload matches however the client drew its boundary.
+    """
     if not is_json:
-        return bytes(value)
-    return json.dumps(canonical_value(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        raw = bytes(value)
+        m = _MULTIPART_BOUNDARY.match(raw)
+        return raw.replace(m.group(1), b"vcr-ext-boundary") if m else raw
+    body = _copy(value)
+    if isinstance(body, dict):
+        for rule in BODY_RULES:
+            rule.apply(body, route_)
+    return canonical_value(body)
+
+
+def key_of(canonical: Any) -> str | bytes:
+    """The hashable key of a canonical body (bytes stay bytes)."""
+    if isinstance(canonical, bytes):
+        return canonical
+    return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def body_key(is_json: bool, value: Any, route_: str = "") -> str | bytes:
+    """A hashable key equal for canonically equal bodies."""
+    return key_of(canonical_body(is_json, value, route_))

@@ -18,7 +18,7 @@ from typing import Any
 from vcr.cassette import Cassette
 from vcr.request import Request
 
-from .matchers import KeyFunction, key_function
+from .matchers import KeyFunction, key_function, similarity
 
 
 class IndexedCassette(Cassette):  # type: ignore[misc]
@@ -51,6 +51,15 @@ class IndexedCassette(Cassette):  # type: ignore[misc]
             return
         for position in self._index.get(self._key(filtered), ()):
             yield position, self.data[position][1]
+
+    def find_requests_with_most_matches(self, request: Request) -> list[tuple[Request, list[str], list[Any]]]:
+        """vcrpy's closest recorded requests, the most alike body first (for the miss message)."""
+        best: list[tuple[Request, list[str], list[Any]]] = super().find_requests_with_most_matches(request)
+        if len(best) > 1:
+            filtered = self._before_record_request(request)
+            if filtered:
+                best.sort(key=lambda match: similarity(filtered, match[0]), reverse=True)
+        return best
 
     def _new_interactions(self) -> list[tuple[Request, dict[str, Any]]]:
         if self._key_functions is None:

@@ -70,7 +70,7 @@ class _BodyMemo:
         self.body = body
         self.is_json = is_json
         self.value = value
-        self.keys: dict[str, Any] = {}
+        self.keys: dict[tuple[str, str], Any] = {}
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _BodyMemo:
         return self

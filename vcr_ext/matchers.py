@@ -14,7 +14,7 @@ from typing import Any
 import vcr.matchers
 from vcr.request import Request
 
-from . import canonical
+from . import canonical, explain
 from .interactions import body_memo
 
 KeyFunction = Callable[[Request], Hashable]
@@ -37,25 +37,46 @@ class KeyedMatcher:
 
 
 def route_key(request: Request) -> str:
-    """The API route of a request (``/v1/chat/completions``), whatever its base URL."""
-    return canonical.route(request.uri)
+    """The API route (``/v1/chat/completions``) and meaningful query of a request, whatever its base URL."""
+    return canonical.route_key(request.uri)
+
+
+def canonical_value(request: Request) -> Any:
+    """The canonical body of a request, computed once per body object."""
+    memo = body_memo(request)
+    slot = ("canonical", canonical.route(request.uri))
+    if slot not in memo.keys:
+        memo.keys[slot] = canonical.canonical_body(memo.is_json, memo.value, slot[1])
+    return memo.keys[slot]
 
 
 def body_key(request: Request) -> Hashable:
-    """The canonical form of a request body, computed once per body object."""
+    """The canonical body of a request as one hashable key, computed once per body object."""
     memo = body_memo(request)
-    key = memo.keys.get("body")
+    slot = ("key", canonical.route(request.uri))
+    key: Hashable | None = memo.keys.get(slot)
     if key is None:
-        key = memo.keys["body"] = canonical.body_key(memo.is_json, memo.value)
+        key = memo.keys[slot] = canonical.key_of(canonical_value(request))
     return key
 
 
-def _explain_route(r1: Request, r2: Request) -> str:
-    return f"{route_key(r1)} != {route_key(r2)}"
+def _explain_route(new: Request, recorded: Request) -> str:
+    return f"request {route_key(new)}, recorded {route_key(recorded)}"
 
 
-def _explain_body(r1: Request, r2: Request) -> str:
-    return f"{_preview(body_key(r1))} != {_preview(body_key(r2))}"
+def _explain_body(new: Request, recorded: Request) -> str:
+    old_value, new_value = canonical_value(recorded), canonical_value(new)
+    if isinstance(old_value, bytes) or isinstance(new_value, bytes):
+        return f"bodies differ as bytes: request {_preview(new_value)}, recorded {_preview(old_value)}"
+    model = new_value.get("model") if isinstance(new_value, dict) else None
+    return explain.describe(
+        old_value, new_value, route=f"{new.method} {canonical.route(new.uri)}", model=model
+    )
+
+
+def similarity(new: Request, recorded: Request) -> int:
+    """How alike two request bodies are (shared canonical leaf values)."""
+    return explain.similarity(canonical_value(recorded), canonical_value(new))
 
 
 def _preview(key: Any, limit: int = 200) -> str:

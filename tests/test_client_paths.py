@@ -26,6 +26,7 @@ import openai
 import pydantic
 import pytest
 from conftest import corpus_path
+from openai.types.chat import ChatCompletionChunk, ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 from pytest_recording.network import blocking_context
 from vcr.cassette import Cassette
 from vcr.errors import CannotOverwriteExistingCassetteException
@@ -41,7 +42,8 @@ DEAD_BASE_URL = "http://127.0.0.1:9/v1"
 CHAT_ROUTE = "/v1/chat/completions"
 RESPONSES_ROUTE = "/v1/responses"
 SSE_HEADERS = [("content-type", "text/event-stream; charset=utf-8")]
-USER = [{"role": "user", "content": "What is the weather like in Paris today?"}]
+PROMPT = "What is the weather like in Paris today?"
+USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": PROMPT}]
 CHAT_MODEL = "gpt-4o"
 # Objects whose id and created timestamp a recording normalizes (see recording-format.md, section 1).
 NORMALIZED_OBJECTS = frozenset({"chat.completion", "chat.completion.chunk", "text_completion"})
@@ -58,7 +60,7 @@ class GetWeather(pydantic.BaseModel):
     days: int
 
 
-PLAIN_TOOL: dict[str, Any] = {
+PLAIN_TOOL: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {
         "name": "get_time",
@@ -483,10 +485,10 @@ async def aresponses_create_stream(client: openai.AsyncOpenAI, **kwargs: Any) ->
 
 
 RESPONSES_CASES: dict[str, dict[str, Any]] = {
-    "text": {"model": CHAT_MODEL, "input": "What is the weather like in Paris today?"},
+    "text": {"model": CHAT_MODEL, "input": PROMPT},
     "function_call": {
         "model": CHAT_MODEL,
-        "input": "What is the weather like in Paris today?",
+        "input": PROMPT,
         "tools": [STRICT_RESPONSES_TOOL],
     },
 }
@@ -632,7 +634,8 @@ async def achat_streaming_response(client: openai.AsyncOpenAI) -> dict[str, Any]
         model=CHAT_MODEL, messages=USER, stream=True
     ) as resp:
         head = {"status_code": resp.status_code, "headers": {n: resp.headers.get(n) for n in READ_HEADERS}}
-        return {**head, **chat_stream_result(await adrain(await resp.parse(), dump), resp.http_response)}
+        stream: openai.AsyncStream[ChatCompletionChunk] = await resp.parse()
+        return {**head, **chat_stream_result(await adrain(stream, dump), resp.http_response)}
 
 
 def check_streaming_response(value: dict[str, Any]) -> None:
@@ -810,13 +813,17 @@ ERROR_STATUS: dict[str, tuple[int, type[openai.APIStatusError]]] = {
 
 
 def chat_error_call(model: str, stream: bool, client: openai.OpenAI) -> Any:
-    result = client.chat.completions.create(model=model, messages=USER, stream=stream)
-    return drain(result, dump) if stream else dump(result)
+    if stream:
+        return drain(client.chat.completions.create(model=model, messages=USER, stream=True), dump)
+    return dump(client.chat.completions.create(model=model, messages=USER))
 
 
 async def achat_error_call(model: str, stream: bool, client: openai.AsyncOpenAI) -> Any:
-    result = await client.chat.completions.create(model=model, messages=USER, stream=stream)
-    return await adrain(result, dump) if stream else dump(result)
+    if stream:
+        return await adrain(
+            await client.chat.completions.create(model=model, messages=USER, stream=True), dump
+        )
+    return dump(await client.chat.completions.create(model=model, messages=USER))
 
 
 def check_http_error(model: str, live: Outcome) -> None:
@@ -1102,7 +1109,7 @@ def test_chat_stream_recording_is_one_typed_chunk_per_event(tmp_path: Path) -> N
     def setup(srv: FakeOpenAIServer) -> None:
         srv.enqueue("POST", CHAT_ROUTE, headers=SSE_HEADERS, body=generated.body)
 
-    call_args = {k: v for k, v in request.items() if k != "stream"}
+    call_args: dict[str, Any] = {k: v for k, v in request.items() if k != "stream"}
     record_then_replay(cassette, partial(chat_create_stream, **call_args), setup=setup)
     files = cassette_files(cassette)
     assert len(files) == 1
@@ -1283,16 +1290,16 @@ def null_keyed_tool_stream() -> bytes:
     )
 
 
-def any_outcome(call: Callable[[], Any]) -> Any:
-    """The value, or the class of whatever the SDK raised (the stream helper can fail with AssertionError)."""
-    try:
-        return call()
-    except Exception as exc:
-        return {"raised": f"{type(exc).__module__}.{type(exc).__qualname__}"}
+def raised(exc: Exception) -> dict[str, str]:
+    """The class of whatever the SDK raised (the stream helper can fail with a bare AssertionError)."""
+    return {"raised": f"{type(exc).__module__}.{type(exc).__qualname__}"}
 
 
 def null_keys_helper(client: openai.OpenAI) -> Any:
-    return any_outcome(partial(chat_helper, client, model=CHAT_MODEL, messages=USER, tools=[PLAIN_TOOL]))
+    try:
+        return chat_helper(client, model=CHAT_MODEL, messages=USER, tools=[PLAIN_TOOL])
+    except Exception as exc:
+        return raised(exc)
 
 
 NULL_KEYS_XFAIL = pytest.mark.xfail(
@@ -1314,6 +1321,25 @@ def test_stream_helper_with_explicit_null_delta_keys(tmp_path: Path) -> None:
     live, _ = record_then_replay(
         tmp_path / "cas",
         null_keys_helper,
+        setup=lambda srv: srv.enqueue("POST", CHAT_ROUTE, headers=SSE_HEADERS, body=payload),
+    )
+    assert live.value == {"raised": "builtins.AssertionError"}
+
+
+async def anull_keys_helper(client: openai.AsyncOpenAI) -> Any:
+    try:
+        return await achat_helper(client, model=CHAT_MODEL, messages=USER, tools=[PLAIN_TOOL])
+    except Exception as exc:
+        return raised(exc)
+
+
+@NULL_KEYS_XFAIL
+@pytest.mark.asyncio
+async def test_stream_helper_with_explicit_null_delta_keys_async(tmp_path: Path) -> None:
+    payload = null_keyed_tool_stream()
+    live, _ = await arecord_then_replay(
+        tmp_path / "cas",
+        anull_keys_helper,
         setup=lambda srv: srv.enqueue("POST", CHAT_ROUTE, headers=SSE_HEADERS, body=payload),
     )
     assert live.value == {"raised": "builtins.AssertionError"}

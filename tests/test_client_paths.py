@@ -954,7 +954,6 @@ EMPTY_500_XFAIL = pytest.mark.xfail(
 )
 
 
-@EMPTY_500_XFAIL
 def test_http_error_without_body_or_content_type(tmp_path: Path) -> None:
     live, _ = record_then_replay(
         tmp_path / "cas", partial(chat_error_call, CHAT_MODEL, False), setup=enqueue_empty_500
@@ -962,7 +961,6 @@ def test_http_error_without_body_or_content_type(tmp_path: Path) -> None:
     assert live.error is not None and live.error["status_code"] == 500
 
 
-@EMPTY_500_XFAIL
 @pytest.mark.asyncio
 async def test_http_error_without_body_or_content_type_async(tmp_path: Path) -> None:
     live, _ = await arecord_then_replay(
@@ -1251,13 +1249,11 @@ STORED_ID_XFAIL = pytest.mark.xfail(
 )
 
 
-@STORED_ID_XFAIL
 def test_stored_chat_completion_retrieved_by_id(tmp_path: Path) -> None:
     live, _ = record_then_replay(tmp_path / "cas", stored_completion, setup=enqueue_stored_completion)
     assert live.value["same_id"]
 
 
-@STORED_ID_XFAIL
 @pytest.mark.asyncio
 async def test_stored_chat_completion_retrieved_by_id_async(tmp_path: Path) -> None:
     live, _ = await arecord_then_replay(tmp_path / "cas", astored_completion, setup=enqueue_stored_completion)
@@ -1315,7 +1311,6 @@ NULL_KEYS_XFAIL = pytest.mark.xfail(
 )
 
 
-@NULL_KEYS_XFAIL
 def test_stream_helper_with_explicit_null_delta_keys(tmp_path: Path) -> None:
     payload = null_keyed_tool_stream()
     live, _ = record_then_replay(
@@ -1333,7 +1328,6 @@ async def anull_keys_helper(client: openai.AsyncOpenAI) -> Any:
         return raised(exc)
 
 
-@NULL_KEYS_XFAIL
 @pytest.mark.asyncio
 async def test_stream_helper_with_explicit_null_delta_keys_async(tmp_path: Path) -> None:
     payload = null_keyed_tool_stream()

@@ -148,7 +148,10 @@ def test_explicit_nulls_in_tool_call_deltas_are_not_replayed() -> None:
             }
         ],
     }
-    wire = to_wire(CHAT, StoredBody([{TYPE_KEY: CHUNK, "__data__": chunk}], True))[0]
-    sent = json.loads(decode_sse(wire.decode())[0].data)  # type: ignore[index]
+    stored = StoredBody([{TYPE_KEY: CHUNK, "__data__": chunk}], True)
+    sent = json.loads(decode_sse(to_wire(CHAT, stored, redumped=True)[0].decode())[0].data)  # type: ignore[index]
     assert sent["choices"][0]["delta"]["tool_calls"] == [{"index": 0, "function": {"arguments": "{"}}]
     assert sent["choices"][0]["delta"]["content"] is None  # nulls elsewhere stay as recorded
+    # What vcr_ext captured from the wire replays as it was, nulls and all.
+    verbatim = json.loads(decode_sse(to_wire(CHAT, stored)[0].decode())[0].data)  # type: ignore[index]
+    assert verbatim == chunk

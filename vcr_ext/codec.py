@@ -155,7 +155,7 @@ def _has_null(value: Any) -> bool:
     return False
 
 
-def _event(item: Any) -> SSEEvent:
+def _event(item: Any, redumped: bool) -> SSEEvent:
     u = unwrap(item)
     framing: dict[str, Any] = {}
     if u.type_name == SSE_EVENT:
@@ -166,7 +166,7 @@ def _event(item: Any) -> SSEEvent:
         event = u.payload["type"] if sdk_types.is_responses_event(u.type_name, u.payload) else None
     if u.type_name == RAW_TEXT:
         data = u.payload
-    elif u.type_name is not None and u.type_name.endswith(".ChatCompletionChunk"):
+    elif redumped and u.type_name is not None and u.type_name.endswith(".ChatCompletionChunk"):
         data = dumps_compact(_wire_chunk(u.payload))
     else:
         data = dumps_compact(u.payload)
@@ -179,13 +179,18 @@ def _raw_bytes(u: Unwrapped) -> bytes:
     return str(u.payload).encode("utf-8")
 
 
-def to_wire(route: str, stored: StoredBody) -> tuple[bytes, str]:
-    """The body bytes and default content type a client receives for a stored body."""
+def to_wire(route: str, stored: StoredBody, *, redumped: bool = False) -> tuple[bytes, str]:
+    """The body bytes and default content type a client receives for a stored body.
+
+    ``redumped``: the payloads are SDK objects dumped again (llama-stack's recorder), not
+    wire JSON; chat chunks then lose the explicit nulls in tool-call deltas that the
+    wire never carries (see :func:`_wire_chunk`).
+    """
     if stored.is_streaming:
         items = stored.body if isinstance(stored.body, list) else [stored.body]
         if is_ndjson_route(route):
             return encode_ndjson([unwrap(i).payload for i in items]), NDJSON_CONTENT_TYPE
-        events = [_event(i) for i in items]
+        events = [_event(i, redumped) for i in items]
         done = stored.sse_done if stored.sse_done is not None else _default_done(items)
         if done:
             events.append(SSEEvent(DONE))

@@ -130,8 +130,12 @@ def to_interaction(rec: dict[str, Any], name: str | None = None) -> tuple[Reques
         # The loader already holds the parsed body: spare the matcher a parse.
         request.__dict__[_BODY_MEMO] = _BodyMemo(request._body, True, body)
     stored = StoredBody(resp["body"], resp.get("is_streaming", False), resp.get("sse_done"))
-    payload, content_type = codec.to_wire(route, stored)
-    headers = {"content-type": content_type, **resp.get("headers", {})}
+    # A record with headers was captured from the wire by vcr_ext and replays exactly as
+    # it was; one without (llama-stack's) holds re-dumped SDK objects, which get the
+    # content type of their kind and lose the explicit nulls the wire never had.
+    captured = "headers" in resp
+    payload, content_type = codec.to_wire(route, stored, redumped=not captured)
+    headers = resp["headers"] if captured else {"content-type": content_type}
     status = resp.get("status", 200)
     response = {
         "status": {"code": status, "message": _reason(status)},
@@ -177,12 +181,20 @@ def to_record(
     *,
     test_id: str | None,
     keep_headers: Iterable[str] = scrub.KEEP_RESPONSE_HEADERS,
+    ids: record.IdMap | None = None,
 ) -> dict[str, Any]:
-    """The record of a vcrpy interaction: request headers dropped, response body typed and normalized."""
-    route = canonical.route(request.uri)
+    """The record of a vcrpy interaction: request headers dropped, response body typed and normalized.
+
+    ``ids`` carries the ids normalized by earlier records of the same cassette: a request
+    that sends one back (``GET /v1/chat/completions/<id>``) is recorded with the
+    normalized id, which is the one a client sees, and so sends, on replay.
+    """
+    ids = {} if ids is None else ids
+    url = record.substitute_ids(scrub.scrub_url(request.uri), ids)
+    route = canonical.route(url)
     is_json, value = parsed_body(request)
     if is_json:
-        body = value
+        body = record.substitute_ids(value, ids)
     else:
         raw_request = bytes(value)
         try:
@@ -204,12 +216,12 @@ def to_record(
         stored = StoredBody(sdk_types.envelope(sdk_types.RAW_BASE64, base64.b64encode(raw).decode()), False)
     else:
         stored = codec.to_stored(route, kept.get("content-type"), decoded)
-    rhash = record.request_hash(request.method, request.uri, body, test_id)
-    stored = record.normalize_body(stored, rhash, route)
+    rhash = record.request_hash(request.method, url, body, test_id)
+    stored = record.normalize_body(stored, rhash, route, ids)
     return record.build(
         test_id=test_id,
         method=request.method,
-        url=request.uri,
+        url=url,
         body=body,
         endpoint=route,
         model=model if isinstance(model, str) else None,

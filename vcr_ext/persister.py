@@ -142,13 +142,14 @@ class Persister:
         """Write every interaction of ``cassette_dict``; nothing is written if a save check fails."""
         path = Path(cassette_path)
         test_id = context.current_test_id()
+        ids: record.IdMap = {}
         entries: list[tuple[str | None, dict[str, Any], bool]] = []
         for req, resp in zip(cassette_dict["requests"], cassette_dict["responses"], strict=True):
             origin = origin_of(resp)
             if origin is not None:
                 entries.append((origin.name, origin.record, True))
             else:
-                rec = to_record(req, resp, test_id=test_id, keep_headers=self.keep_response_headers)
+                rec = to_record(req, resp, test_id=test_id, keep_headers=self.keep_response_headers, ids=ids)
                 entries.append((None, rec, False))
         if self.is_file_layout(path):
             records = [rec for _, rec, _ in entries]

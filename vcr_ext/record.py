@@ -53,8 +53,16 @@ def request_hash(method: str, url: str, body: Any, test_id: str | None) -> str:
     return hashlib.sha256(json.dumps(normalized, sort_keys=True).encode()).hexdigest()
 
 
-def normalize_payload(payload: Any, rhash: str, route: str) -> Any:
-    """A payload with the format's normalized ids and timestamps (a new dict; key order kept)."""
+IdMap = dict[str, str]
+"""Real ids -> the normalized ids that replaced them, shared by the records of one cassette."""
+
+
+def normalize_payload(payload: Any, rhash: str, route: str, ids: IdMap | None = None) -> Any:
+    """A payload with the format's normalized ids and timestamps (a new dict; key order kept).
+
+    With ``ids``, an id already normalized in this cassette keeps the name it got
+    there (a stored completion fetched again by id), and new ones are added to it.
+    """
     if not isinstance(payload, dict):
         return payload
     if route.startswith("/api/"):
@@ -68,21 +76,41 @@ def normalize_payload(payload: Any, rhash: str, route: str) -> Any:
     if payload.get("object") in _NORMALIZED_OBJECTS:
         out = dict(payload)
         if "id" in out:
-            out["id"] = f"rec-{rhash[:12]}"
+            original = out["id"]
+            normalized = f"rec-{rhash[:12]}"
+            if ids is not None and isinstance(original, str):
+                normalized = ids.setdefault(original, normalized)
+            out["id"] = normalized
         if "created" in out:
             out["created"] = 0
         return out
     return payload
 
 
-def normalize_body(stored: StoredBody, rhash: str, route: str) -> StoredBody:
+def substitute_ids(value: Any, ids: IdMap) -> Any:
+    """``value`` with every real id of ``ids`` replaced by its normalized id (in every string)."""
+    if not ids:
+        return value
+    if isinstance(value, str):
+        for original, normalized in ids.items():
+            if original in value:
+                value = value.replace(original, normalized)
+        return value
+    if isinstance(value, dict):
+        return {k: substitute_ids(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute_ids(v, ids) for v in value]
+    return value
+
+
+def normalize_body(stored: StoredBody, rhash: str, route: str, ids: IdMap | None = None) -> StoredBody:
     """Normalize every typed payload of a stored body (plain and raw values stay as recorded)."""
 
     def one(value: Any) -> Any:
         u = sdk_types.unwrap(value)
         if u.type_name is None or u.type_name.startswith("vcr_ext."):
             return value
-        return sdk_types.envelope(u.type_name, normalize_payload(u.payload, rhash, route))
+        return sdk_types.envelope(u.type_name, normalize_payload(u.payload, rhash, route, ids))
 
     body = [one(v) for v in stored.body] if isinstance(stored.body, list) else one(stored.body)
     return StoredBody(body, stored.is_streaming, stored.sse_done)

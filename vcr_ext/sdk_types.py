@@ -150,6 +150,8 @@ def classify(route: str, payload: Any, *, streaming: bool) -> str | None:
         if route == "/v1/completions":
             return names["completion"]
         return names["chunk"] if streaming else names["chat"]
+    if route.startswith("/v1/chat/completions/") and payload.get("object") == "chat.completion":
+        return names["chat"]  # a stored completion fetched (or updated) by id
     if route == "/v1/embeddings" and isinstance(payload.get("data"), list):
         return names["embeddings"]
     if route.startswith("/v1/models") and payload.get("object") == "model":

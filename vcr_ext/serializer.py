@@ -20,6 +20,7 @@ _PATH = "<vcr_ext serializer>"
 def serialize(cassette_dict: dict[str, Any]) -> str:
     """vcrpy's ``{"interactions": [{"request", "response"}]}`` -> the JSON list of records."""
     records = []
+    ids: record.IdMap = {}
     for interaction in cassette_dict["interactions"]:
         response = interaction["response"]
         origin = origin_of(response)
@@ -28,7 +29,7 @@ def serialize(cassette_dict: dict[str, Any]) -> str:
             continue
         req = interaction["request"]
         request = Request(req["method"], req["uri"], req.get("body"), {})
-        records.append(to_record(request, response, test_id=context.current_test_id()))
+        records.append(to_record(request, response, test_id=context.current_test_id(), ids=ids))
     return record.dumps(records)
 
 

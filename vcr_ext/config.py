@@ -9,16 +9,20 @@ from typing import Any
 
 import vcr
 from vcr.cassette import CassetteContextDecorator
+from vcr.request import Request
 
 from . import scrub, serializer
 from .cassette import IndexedCassette
+from .interactions import parsed_body
 from .matchers import DEFAULT_MATCH_ON, MATCHERS
 from .persister import Layout, Persister
+from .secrets import SecretScanner
+from .sse import dumps_compact
 
 SERIALIZER_NAME = "vcr_ext"
 
-# Options that are ours, not vcrpy's; they configure the persister.
-_OWN_OPTIONS = ("layout", "keep_response_headers", "ascii_only")
+# Options that are ours, not vcrpy's.
+_OWN_OPTIONS = ("layout", "keep_response_headers", "ascii_only", "redact", "allow_secrets")
 
 
 def _json_suffix(path: str | os.PathLike[str]) -> str:
@@ -27,22 +31,53 @@ def _json_suffix(path: str | os.PathLike[str]) -> str:
 
 
 def persister_from(options: dict[str, Any]) -> Persister:
-    """A :class:`Persister` from our own options (``layout``, ``keep_response_headers``, ``ascii_only``)."""
+    """A :class:`Persister` from our own options (see :func:`vcr_ext.VCR`)."""
     keep: Iterable[str] = options.get("keep_response_headers", ())
     layout: Layout = options.get("layout", "auto")
     return Persister(
         layout=layout,
         keep_response_headers=scrub.KEEP_RESPONSE_HEADERS | {h.lower() for h in keep},
         ascii_only=bool(options.get("ascii_only", False)),
+        save_checks=(SecretScanner(allow=tuple(options.get("allow_secrets", ()))),),
+        redactions=scrub.Redactions.from_rules(options.get("redact", ())),
     )
+
+
+def request_redactor(redactions: scrub.Redactions) -> Callable[[Request], Request]:
+    """A vcrpy ``before_record_request`` hook applying the redaction rules to request bodies and URLs.
+
+    vcrpy runs it on recorded and on incoming requests alike, so a redacted recording
+    still matches the live request it came from.
+    """
+
+    def redact(request: Request) -> Request:
+        if redactions.patterns:
+            for pattern in redactions.patterns:
+                request.uri = pattern.sub(scrub.REDACTED, request.uri)
+        is_json, value = parsed_body(request)
+        if is_json and value is not None:
+            redacted = redactions.request_body(value)
+            if redacted != value:
+                request.body = dumps_compact(redacted).encode("utf-8")
+        return request
+
+    return redact
 
 
 def defaults(**overrides: Any) -> dict[str, Any]:
     """vcrpy keyword arguments with vcr_ext's defaults, ``overrides`` applied on top."""
     own = {k: overrides.pop(k) for k in _OWN_OPTIONS if k in overrides}
     path_transformer: Callable[[str], str] | None = _json_suffix if own.get("layout") == "file" else None
+    persister = persister_from(own)
+    if persister.redactions:
+        user_hooks = overrides.pop("before_record_request", None)
+        if user_hooks is None:
+            user_hooks = ()
+        elif callable(user_hooks):
+            user_hooks = (user_hooks,)
+        overrides["before_record_request"] = (request_redactor(persister.redactions), *user_hooks)
     config: dict[str, Any] = {
-        "persister": persister_from(own),
+        "persister": persister,
         "match_on": DEFAULT_MATCH_ON,
         # The body is typed from decoded JSON; a gzip body would be stored as opaque bytes.
         "decode_compressed_response": True,

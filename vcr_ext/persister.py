@@ -70,6 +70,7 @@ class Persister:
     keep_response_headers: frozenset[str] = scrub.KEEP_RESPONSE_HEADERS
     ascii_only: bool = False
     save_checks: Sequence[SaveCheck] = ()
+    redactions: scrub.Redactions = field(default_factory=scrub.Redactions)
     skipped: list[Skipped] = field(default_factory=list, compare=False)
 
     def with_options(self, **changes: Any) -> Persister:
@@ -150,7 +151,7 @@ class Persister:
                 entries.append((origin.name, origin.record, True))
             else:
                 rec = to_record(req, resp, test_id=test_id, keep_headers=self.keep_response_headers, ids=ids)
-                entries.append((None, rec, False))
+                entries.append((None, self.redactions.record(rec) if self.redactions else rec, False))
         if self.is_file_layout(path):
             records = [rec for _, rec, _ in entries]
             for check in self.save_checks:

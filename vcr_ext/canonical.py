@@ -365,6 +365,14 @@ FLOAT_NOISE_WHY = (
     "a float that went through a different serializer is the same parameter."
 )
 
+
+def rules_table() -> str:
+    """The rules as the README's Markdown table (a test keeps the README equal to it)."""
+    rows = [("`key-order`", KEY_ORDER_WHY), ("`float-noise`", FLOAT_NOISE_WHY)]
+    rows += [(f"`{rule.name}`", rule.why) for rule in BODY_RULES]
+    return "\n".join(["| rule | why it is safe |", "|---|---|", *(f"| {n} | {w} |" for n, w in rows)])
+
+
 _MULTIPART_BOUNDARY = re.compile(rb"^--([^\r\n]{1,200})\r?\n")
 
 

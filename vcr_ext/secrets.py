@@ -21,7 +21,7 @@ from .errors import VcrExtError
 
 # What was found -> its pattern. The names appear in errors, so a person knows what to look for.
 PATTERNS: dict[str, re.Pattern[str]] = {
-    "an OpenAI API key": re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
+    "an OpenAI API key": re.compile(r"\bsk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
     "an Anthropic API key": re.compile(r"\bsk-ant-[a-z0-9]+-[A-Za-z0-9_-]{20,}"),
     "an Azure OpenAI key": re.compile(r"\b[A-Za-z0-9]{52}JQQJ99[A-Za-z0-9]{26}\b"),
     "a bearer token": re.compile(r"\bBearer\s+[A-Za-z0-9._~+/-]{16,}=*", re.IGNORECASE),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -23,6 +24,29 @@ SERIALIZER_NAME = "vcr_ext"
 
 # Options that are ours, not vcrpy's.
 _OWN_OPTIONS = ("layout", "keep_response_headers", "ascii_only", "redact", "allow_secrets")
+
+
+# vcrpy patcher group -> the module it patches. vcrpy tries every group for every
+# cassette, and a failed import is not cached by Python: skipping the groups whose
+# library is not installed saves a sys.path search per group per test.
+_PATCHER_MODULES = {
+    "requests": "requests",
+    "boto3": "botocore",
+    "urllib3": "urllib3",
+    "httplib2": "httplib2",
+    "tornado": "tornado",
+    "aiohttp": "aiohttp",
+    "httpx": "httpx",
+    "httpx2": "httpx2",
+}
+
+
+@functools.cache
+def absent_patchers() -> tuple[str, ...]:
+    """vcrpy patcher groups whose library is not installed (nothing to patch)."""
+    return tuple(
+        name for name, module in _PATCHER_MODULES.items() if importlib.util.find_spec(module) is None
+    )
 
 
 def _json_suffix(path: str | os.PathLike[str]) -> str:
@@ -82,6 +106,7 @@ def defaults(**overrides: Any) -> dict[str, Any]:
         # The body is typed from decoded JSON; a gzip body would be stored as opaque bytes.
         "decode_compressed_response": True,
         "path_transformer": path_transformer,
+        "skip_patchers": absent_patchers(),
     }
     config.update(overrides)
     return config
@@ -92,6 +117,10 @@ def register(instance: vcr.VCR) -> None:
     for name, matcher in MATCHERS.items():
         instance.register_matcher(name, matcher)
     instance.register_serializer(SERIALIZER_NAME, serializer)
+
+
+def _unchanged(request: Request) -> Request:
+    return request
 
 
 class VCR(vcr.VCR):  # type: ignore[misc]
@@ -121,6 +150,7 @@ class VCR(vcr.VCR):  # type: ignore[misc]
         instance.match_on = config["match_on"]
         instance.decode_compressed_response = config["decode_compressed_response"]
         instance.path_transformer = config["path_transformer"]
+        instance.skip_patchers = config["skip_patchers"]
         adopted: VCR = instance
         adopted.vcr_ext_extra_paths = tuple(extra_paths)
         adopted.vcr_ext_rewrite = rewrite
@@ -135,6 +165,24 @@ class VCR(vcr.VCR):  # type: ignore[misc]
                 rewrite=persister.rewrite or self.vcr_ext_rewrite,
             )
         return merged
+
+    def _build_before_record_request(self, options: dict[str, Any]) -> Callable[[Request], Request | None]:
+        # vcrpy deep-copies every request before running its filters, three times per
+        # replayed request; with no filter to protect the live request from, the copy
+        # is pure cost.
+        filters = (
+            "filter_headers",
+            "filter_query_parameters",
+            "filter_post_data_parameters",
+            "before_record_request",
+            "before_record",
+            "ignore_hosts",
+            "ignore_localhost",
+        )
+        if not any(options.get(name, getattr(self, name, None)) for name in filters):
+            return _unchanged
+        built: Callable[[Request], Request | None] = super()._build_before_record_request(options)
+        return built
 
     def _use_cassette(self, with_current_defaults: bool = False, **kwargs: Any) -> CassetteContextDecorator:
         # vcrpy names its Cassette class here and nowhere else configurable.

@@ -12,7 +12,7 @@ import vcr
 from vcr.cassette import CassetteContextDecorator
 from vcr.request import Request
 
-from . import scrub, serializer
+from . import llamastack, scrub, serializer
 from .cassette import IndexedCassette
 from .interactions import parsed_body
 from .matchers import DEFAULT_MATCH_ON, MATCHERS
@@ -23,7 +23,7 @@ from .sse import dumps_compact
 SERIALIZER_NAME = "vcr_ext"
 
 # Options that are ours, not vcrpy's.
-_OWN_OPTIONS = ("layout", "keep_response_headers", "ascii_only", "redact", "allow_secrets")
+_OWN_OPTIONS = ("layout", "keep_response_headers", "ascii_only", "redact", "allow_secrets", "compat")
 
 
 # vcrpy patcher group -> the module it patches. vcrpy tries every group for every
@@ -64,7 +64,17 @@ def persister_from(options: dict[str, Any]) -> Persister:
         ascii_only=bool(options.get("ascii_only", False)),
         save_checks=(SecretScanner(allow=tuple(options.get("allow_secrets", ()))),),
         redactions=scrub.Redactions.from_rules(options.get("redact", ())),
+        compat=_compat(options.get("compat")),
     )
+
+
+def _compat(value: Any) -> llamastack.Variant | None:
+    if value is None:
+        return None
+    if value not in llamastack.VARIANTS:
+        raise ValueError(f"compat={value!r}: expected one of {', '.join(llamastack.VARIANTS)}")
+    variant: llamastack.Variant = value
+    return variant
 
 
 def request_redactor(redactions: scrub.Redactions) -> Callable[[Request], Request]:

@@ -10,10 +10,11 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from vcr.request import Request
 
-from . import canonical, codec, record, scrub, sdk_types
+from . import canonical, codec, llamastack, record, scrub, sdk_types
 from .codec import StoredBody
 from .sse import dumps_compact
 
@@ -122,9 +123,12 @@ def to_interaction(rec: dict[str, Any], name: str | None = None) -> tuple[Reques
     rec_for_wire = _apply_id_mapping(rec)
     req, resp = rec_for_wire["request"], rec_for_wire["response"]
     url = req.get("url") or req["endpoint"]
-    route = canonical.route(req.get("endpoint") or url)
-    body = req.get("body")
-    request = Request(req["method"], url, _request_body_bytes(body), {})
+    recorded_route = canonical.route(req.get("endpoint") or url)
+    method, route, body = llamastack.wire_request(req["method"], recorded_route, req.get("body"))
+    if route != recorded_route:
+        parts = urlsplit(url)
+        url = urlunsplit((parts.scheme, parts.netloc, route, parts.query, ""))
+    request = Request(method, url, _request_body_bytes(body), {})
     u = sdk_types.unwrap(body)
     if not u.is_raw:
         # The loader already holds the parsed body: spare the matcher a parse.

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.request import Request
 
-from . import context, record, scrub
+from . import context, llamastack, record, scrub
 from .errors import CassetteFormatError
 from .interactions import origin_of, to_interaction, to_record
 
@@ -61,7 +61,8 @@ class Persister:
     (a path ending in ``.json`` is a file, anything else a directory).
     ``extra_paths``: cassettes loaded as well but never written (pytest-recording's
     ``@pytest.mark.vcr("shared")`` arguments). ``rewrite``: ignore what is on disk and
-    replace it on save.
+    replace it on save. ``compat``: write new records as llama-stack's recorder does
+    (see :mod:`vcr_ext.llamastack`) instead of vcr_ext's own.
     """
 
     layout: Layout = "auto"
@@ -71,7 +72,13 @@ class Persister:
     ascii_only: bool = False
     save_checks: Sequence[SaveCheck] = ()
     redactions: scrub.Redactions = field(default_factory=scrub.Redactions)
+    compat: llamastack.Variant | None = None
     skipped: list[Skipped] = field(default_factory=list, compare=False)
+
+    @property
+    def _ascii(self) -> bool:
+        # llama-stack writes with json.dump's default \uXXXX escapes.
+        return self.ascii_only or self.compat is not None
 
     def with_options(self, **changes: Any) -> Persister:
         """A copy with some options changed."""
@@ -149,6 +156,9 @@ class Persister:
             origin = origin_of(resp)
             if origin is not None:
                 entries.append((origin.name, origin.record, True))
+            elif self.compat is not None:
+                name, rec = llamastack.LlamaStackWriter(self.compat).record(req, resp, test_id=test_id)
+                entries.append((name, self.redactions.record(rec) if self.redactions else rec, False))
             else:
                 rec = to_record(req, resp, test_id=test_id, keep_headers=self.keep_response_headers, ids=ids)
                 entries.append((None, self.redactions.record(rec) if self.redactions else rec, False))
@@ -156,7 +166,7 @@ class Persister:
             records = [rec for _, rec, _ in entries]
             for check in self.save_checks:
                 check([(path, rec) for rec in records])
-            _write_if_changed(path, record.dumps(records, ascii_only=self.ascii_only))
+            _write_if_changed(path, record.dumps(records, ascii_only=self._ascii))
             return
         planned = self._plan_directory(path, entries)
         for check in self.save_checks:
@@ -165,7 +175,7 @@ class Persister:
         for file, rec, unchanged in planned:
             if unchanged and file.exists():
                 continue
-            _write_if_changed(file, record.dumps(rec, ascii_only=self.ascii_only))
+            _write_if_changed(file, record.dumps(rec, ascii_only=self._ascii))
         keep = {file.name for file, _, _ in planned}
         for stale in path.glob("*.json"):
             if stale.name not in keep and not stale.name.startswith("."):

@@ -1,0 +1,176 @@
+"""llama-stack's recorder: what its recordings mean on the wire, and writing exactly what it writes.
+
+llama-stack's ``api_recorder`` patches client methods, not HTTP: a record's ``body`` is
+the keyword arguments of ``client.chat.completions.create(...)`` (or of the ollama
+client's ``generate``/``embed``/...), its ``url`` is the client's base URL plus the route
+(hence ``/v1/v1/``), its method is ``POST`` even for ``GET`` routes, and its response
+objects are the SDK's pydantic objects dumped with ``model_dump(mode="json")``.
+
+Reading: :func:`wire_request` says what such a record's request was on the wire, so it
+matches the HTTP request a client sends when it replays.
+
+Writing (``compat="llama-stack"``): :class:`LlamaStackWriter` turns an HTTP interaction
+into the record llama-stack's recorder (Oct 2025, openai 2.5.0 era) would have written
+for the client call behind it, byte for byte where the wire carries what it needs (see
+the README for what it cannot carry, such as an empty ``extra_body``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from vcr.request import Request
+
+from . import canonical, codec, record, scrub, sdk_types
+
+# Routes that are GET on the wire but that llama-stack recorded as POST with body {}.
+GET_ROUTES = frozenset({"/v1/models", "/api/tags", "/api/ps", "/api/version"})
+# llama-stack's call sites pass these first, then the rest of the parameters in the SDK
+# signature's (alphabetical) order; an empty extra_body is appended last.
+_LEADING_KEYS = ("model", "messages", "prompt", "input")
+_ROUTE_KEY_ORDER: dict[str, tuple[str, ...]] = {
+    "/v1/embeddings": ("model", "input", "encoding_format", "dimensions", "user"),
+}
+
+Variant = Literal["llama-stack", "llama-stack-mapping", "llama-stack-legacy"]
+VARIANTS: tuple[Variant, ...] = ("llama-stack", "llama-stack-mapping", "llama-stack-legacy")
+
+
+def wire_request(method: str, route: str, body: Any) -> tuple[str, str, Any]:
+    """``(method, route, body)`` of the HTTP request behind a llama-stack record.
+
+    Each rewrite applies only to a combination no real HTTP API has, so it never
+    changes a record made from the wire.
+    """
+    if method.upper() == "POST" and route in GET_ROUTES and body in ({}, None):
+        return "GET", route, None
+    if isinstance(body, dict):
+        if route == "/api/embeddings" and "input" in body and "prompt" not in body:
+            return method, "/api/embed", body  # ollama's embed(), named by its older endpoint
+        if route == "/v1/completions" and "messages" in body and "prompt" not in body:
+            return method, "/v1/chat/completions", body  # a chat call recorded under completions
+    return method, route, body
+
+
+def _ordered_body(route: str, body: Any) -> Any:
+    if not isinstance(body, dict):
+        return body
+    order = _ROUTE_KEY_ORDER.get(route)
+    if order is not None:
+        known = [k for k in order if k in body]
+        return {k: body[k] for k in [*known, *(k for k in body if k not in order)]}
+    if route.startswith("/api/"):
+        return body  # the ollama client's own order
+    leading = [k for k in _LEADING_KEYS if k in body]
+    rest = sorted(k for k in body if k not in leading)
+    return {k: body[k] for k in [*leading, *rest]}
+
+
+def _recorded_url(uri: str, route: str) -> str:
+    parts = urlsplit(scrub.scrub_url(uri))
+    if route.startswith("/api/"):
+        return urlunsplit((parts.scheme, parts.netloc, route, "", ""))
+    tail = route[len("/v1") :]
+    base = parts.path[: -len(tail)] if tail and parts.path.endswith(tail) else parts.path
+    return urlunsplit((parts.scheme, parts.netloc, base.rstrip("/") + route, "", ""))
+
+
+def _sdk_class(type_name: str) -> Any:
+    module, _, name = type_name.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def _redump(type_name: str, payload: Any) -> Any:
+    """The payload as llama-stack wrote it: the SDK object the client built, dumped again."""
+    cls = _sdk_class(type_name)
+    if type_name.startswith("openai."):
+        from openai._models import construct_type
+
+        obj: Any = construct_type(type_=cls, value=payload)
+    else:
+        obj = cls(**payload)
+    return obj.model_dump(mode="json")
+
+
+def normalize(data: dict[str, Any], rhash: str) -> dict[str, Any]:
+    """llama-stack's ``_normalize_response``: ids, timestamps and durations of every top-level object."""
+    out = dict(data)
+    if "id" in out and out.get("object") != "model":
+        out["id"] = f"rec-{rhash[:12]}"
+    if "created" in out and out.get("object") != "model":
+        out["created"] = 0
+    if "created_at" in out:
+        out["created_at"] = record.OLLAMA_EPOCH
+    for key in ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration"):
+        if out.get(key) is not None:
+            out[key] = 0
+    return out
+
+
+def models_digest(route: str, items: Iterable[Mapping[str, Any]]) -> str:
+    """The 8 hex digits llama-stack puts in a model-list file name, from the model identifiers."""
+    key = "model" if route == "/api/tags" else "id"
+    idents = sorted({str(m.get(key)) for m in items})
+    return hashlib.sha256("|".join(idents).encode("utf-8")).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class LlamaStackWriter:
+    """Builds the record (and file name) llama-stack's recorder would write for an HTTP interaction."""
+
+    variant: Variant = "llama-stack"
+
+    def record(
+        self,
+        request: Request,
+        response: Mapping[str, Any],
+        *,
+        test_id: str | None,
+    ) -> tuple[str, dict[str, Any]]:
+        from .interactions import parsed_body  # interactions reads records through this module
+
+        route = canonical.route(request.uri)
+        is_json, value = parsed_body(request)
+        body = _ordered_body(route, value if is_json and value is not None else {})
+        url = _recorded_url(request.uri, route)
+        hashed_test_id = None if self.variant == "llama-stack-legacy" else test_id
+        rhash = record.request_hash("POST", url, body, hashed_test_id)
+        raw = response["body"]["string"]
+        raw = raw.encode("utf-8") if isinstance(raw, str) else (raw or b"")
+        headers: Mapping[str, Any] = response.get("headers") or {}
+        content_types = [v for k, v in headers.items() if k.lower() == "content-type"]
+        content_type = (
+            (content_types[0][0] if isinstance(content_types[0], list) else content_types[0])
+            if content_types
+            else None
+        )
+        stored = codec.to_stored(route, content_type, raw)
+
+        def dump(item: Any) -> Any:
+            u = sdk_types.unwrap(item)
+            if u.type_name is None or u.type_name.startswith("vcr_ext."):
+                return u.payload
+            return sdk_types.envelope(u.type_name, normalize(_redump(u.type_name, u.payload), rhash))
+
+        out_body = [dump(i) for i in stored.body] if isinstance(stored.body, list) else dump(stored.body)
+        rec: dict[str, Any] = {} if self.variant == "llama-stack-legacy" else {"test_id": test_id}
+        rec["request"] = {
+            "method": "POST",
+            "url": url,
+            "headers": {},
+            "body": body,
+            "endpoint": route,
+            "model": body.get("model", "") if isinstance(body, dict) else "",
+        }
+        rec["response"] = {"body": out_body, "is_streaming": stored.is_streaming}
+        if self.variant == "llama-stack-mapping":
+            rec["id_normalization_mapping"] = {}
+        if route in record.MODEL_LIST_ROUTES and isinstance(stored.body, list):
+            items = [sdk_types.unwrap(i).payload for i in stored.body]
+            return f"models-{rhash}-{models_digest(route, items)}.json", rec
+        return f"{rhash}.json", rec

@@ -5,9 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import openai
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+OPENAI_MAJOR = int(openai.__version__.split(".")[0])
+# openai 2.x's async .stream() helper refuses tools that are not strict before sending
+# anything, and 2.x has no helper to parse Responses tool arguments into a model.
+needs_openai_3 = pytest.mark.skipif(
+    OPENAI_MAJOR < 3, reason="the openai 2.x SDK has no such client behaviour"
+)
 
 
 def corpus_path() -> Path:

@@ -19,17 +19,19 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterat
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx2
 import openai
 import pydantic
 import pytest
-from conftest import corpus_path
+from conftest import OPENAI_MAJOR, corpus_path, needs_openai_3
 from openai.types.chat import ChatCompletionChunk, ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 from pytest_recording.network import blocking_context
 from vcr.cassette import Cassette
 from vcr.errors import CannotOverwriteExistingCassetteException
+
+if TYPE_CHECKING:
+    import httpx2  # the SDK's transport on openai 3.x (httpx on 2.x); annotations only
 
 import vcr_ext
 from vcr_ext.demo._fake_payloads import generate
@@ -73,7 +75,13 @@ PLAIN_TOOL: ChatCompletionFunctionToolParam = {
     },
 }
 STRICT_CHAT_TOOL = openai.pydantic_function_tool(GetWeather)
-STRICT_RESPONSES_TOOL = openai.pydantic_responses_function_tool(GetWeather)
+# openai 3.x builds the Responses tool from the model; 2.x has no such helper, and the
+# same strict schema as a plain dict asks the same of the server.
+STRICT_RESPONSES_TOOL = (
+    openai.pydantic_responses_function_tool(GetWeather)
+    if hasattr(openai, "pydantic_responses_function_tool")
+    else {"type": "function", **STRICT_CHAT_TOOL["function"]}
+)
 
 SyncCall = Callable[[openai.OpenAI], Any]
 AsyncCall = Callable[[openai.AsyncOpenAI], Awaitable[Any]]
@@ -561,7 +569,8 @@ def check_responses_helper(case: str, value: dict[str, Any]) -> None:
         assert len(value["function_calls"]) == 1
         call_id, name, arguments, parsed = value["function_calls"][0]
         assert call_id and name == "GetWeather" and json.loads(arguments)
-        assert parsed.startswith("GetWeather(")
+        if OPENAI_MAJOR >= 3:  # 2.x cannot parse Responses tool arguments into the model
+            assert parsed.startswith("GetWeather(")
     else:
         assert value["output_text"]
         assert not value["function_calls"]
@@ -1328,6 +1337,7 @@ async def anull_keys_helper(client: openai.AsyncOpenAI) -> Any:
         return raised(exc)
 
 
+@needs_openai_3
 @pytest.mark.asyncio
 async def test_stream_helper_with_explicit_null_delta_keys_async(tmp_path: Path) -> None:
     payload = null_keyed_tool_stream()

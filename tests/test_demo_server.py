@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx2
+import httpx
 import openai
 import pydantic
 import pytest
@@ -178,7 +178,7 @@ def test_chat_stream_wire_format_matches_the_real_api(server: FakeOpenAIServer) 
 
 
 def test_chat_stream_without_include_usage_has_no_usage_key(server: FakeOpenAIServer) -> None:
-    response = httpx2.post(
+    response = httpx.post(
         server.base_url + "/chat/completions", json={"model": "m", "messages": USER, "stream": True}
     )
     objects = [json.loads(p) for p in sse_payloads(response.content)[:-1]]
@@ -213,7 +213,7 @@ def test_tool_call_stream_deltas_carry_only_changed_keys(server: FakeOpenAIServe
     body = {"model": "gpt-4o", "messages": USER, "tools": [WEATHER_TOOL], "stream": True}
     objects = [
         json.loads(p)
-        for p in sse_payloads(httpx2.post(server.base_url + "/chat/completions", json=body).content)[:-1]
+        for p in sse_payloads(httpx.post(server.base_url + "/chat/completions", json=body).content)[:-1]
     ]
 
     first = objects[0]["choices"][0]["delta"]
@@ -417,7 +417,7 @@ def test_responses_error_stream(client: openai.OpenAI, server: FakeOpenAIServer)
             seen.append(event.type)
     assert seen == ["response.created", "response.in_progress"]
 
-    raw = httpx2.post(
+    raw = httpx.post(
         server.base_url + "/responses", json={"model": "error-stream", "input": "Hi", "stream": True}
     )
     events = [block.split("\n") for block in raw.text.strip("\n").split("\n\n")]
@@ -505,10 +505,10 @@ def test_error_models_raise_the_sdk_error(
 
 
 def test_unknown_route_and_bad_json(server: FakeOpenAIServer) -> None:
-    missing = httpx2.post(server.base_url + "/does/not/exist", json={})
+    missing = httpx.post(server.base_url + "/does/not/exist", json={})
     assert missing.status_code == 404
     assert missing.json()["error"]["message"] == "Invalid URL (POST /v1/does/not/exist)"
-    bad = httpx2.post(server.base_url + "/chat/completions", content=b"{not json")
+    bad = httpx.post(server.base_url + "/chat/completions", content=b"{not json")
     assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
 
 
@@ -698,7 +698,7 @@ def test_module_runs_in_the_foreground_and_stops_on_sigterm() -> None:
         assert process.stdout is not None
         base_url = process.stdout.readline().strip()
         assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
-        response = httpx2.get(base_url + "/models/gpt-4o")
+        response = httpx.get(base_url + "/models/gpt-4o")
         assert response.json()["id"] == "gpt-4o"
         assert response.headers["x-request-id"].startswith("req_cli_")
     finally:

@@ -47,10 +47,13 @@ def _miss(cassette: str, **request: Any) -> str:
     client = openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="sk-test", max_retries=0)
     with (
         vcr_ext.VCR(record_mode="none").use_cassette(cassette),
-        pytest.raises(CannotOverwriteExistingCassetteException) as err,
+        pytest.raises((CannotOverwriteExistingCassetteException, openai.APIConnectionError)) as err,
     ):
         client.chat.completions.create(model="gpt-4o", **request)
-    return str(err.value)
+    # openai 2.x wraps what its transport raised in APIConnectionError ("Connection error.").
+    miss = err.value.__cause__ if isinstance(err.value, openai.APIConnectionError) else err.value
+    assert isinstance(miss, CannotOverwriteExistingCassetteException)
+    return str(miss)
 
 
 def test_changed_system_prompt(cassette: str) -> None:

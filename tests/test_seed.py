@@ -12,6 +12,7 @@ import openai
 import pytest
 
 import vcr_ext
+from conftest import needs_openai_3
 
 DEAD = "http://127.0.0.1:9/v1"  # nothing listens: a replay that tried the network would fail
 
@@ -65,6 +66,7 @@ def test_seed_replays_through_the_stream_helper(seed: tuple[Path, dict[str, Any]
     assert final.choices[0].finish_reason == "tool_calls"
 
 
+@needs_openai_3
 def test_seed_replays_through_the_async_stream_helper(seed: tuple[Path, dict[str, Any]]) -> None:
     cassette, rec = seed
     body = {k: v for k, v in rec["request"]["body"].items() if k != "stream"}

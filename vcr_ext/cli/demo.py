@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -109,5 +110,8 @@ def run(args: argparse.Namespace) -> int:
                 shutil.rmtree(cassettes, ignore_errors=True)
 
 
-def _tail(output: str, lines: int = 3) -> str:
-    return "\n".join("   " + line for line in output.strip().splitlines()[-lines:])
+def _tail(output: str) -> str:
+    """pytest's closing summary line (``7 passed in 1.2s``), or the last lines if there is none."""
+    lines = output.strip().splitlines()
+    summary = [line for line in lines if re.search(r"\d+ (passed|failed|error)", line)]
+    return "\n".join("   " + line for line in (summary[-1:] or lines[-3:]))

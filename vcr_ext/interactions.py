@@ -104,9 +104,13 @@ def _request_body_bytes(body: Any) -> bytes:
     return dumps_compact(body).encode("utf-8")
 
 
-def _apply_id_mapping(rec: dict[str, Any]) -> dict[str, Any]:
-    # llama-stack's later recorder writes normalized ids plus a mapping back to the real
-    # ones; its reader substitutes them in the whole record, and so do we.
+def apply_id_mapping(rec: dict[str, Any]) -> dict[str, Any]:
+    """The record as llama-stack's reader sees it: ``id_normalization_mapping`` applied.
+
+    Its later recorder writes the real ids plus a mapping to normalized ones (``file-1``);
+    a replaying client knows only the normalized ids, so they replace the real ones in
+    the whole record.
+    """
     mapping = rec.get("id_normalization_mapping")
     if not mapping or not isinstance(mapping, dict):
         return rec
@@ -120,7 +124,7 @@ def _apply_id_mapping(rec: dict[str, Any]) -> dict[str, Any]:
 
 def to_interaction(rec: dict[str, Any], name: str | None = None) -> tuple[Request, dict[str, Any]]:
     """The vcrpy request and response dict a checked record replays as."""
-    rec_for_wire = _apply_id_mapping(rec)
+    rec_for_wire = apply_id_mapping(rec)
     req, resp = rec_for_wire["request"], rec_for_wire["response"]
     url = req.get("url") or req["endpoint"]
     recorded_route = canonical.route(req.get("endpoint") or url)

@@ -49,6 +49,9 @@ def wire_request(method: str, route: str, body: Any) -> tuple[str, str, Any]:
     """
     if method.upper() == "POST" and route in GET_ROUTES and body in ({}, None):
         return "GET", route, None
+    if isinstance(body, dict) and isinstance(body.get("extra_body"), dict):
+        # The SDK sends extra_body's keys as top-level body fields.
+        body = {**{k: v for k, v in body.items() if k != "extra_body"}, **body["extra_body"]}
     if isinstance(body, dict):
         if route == "/api/embeddings" and "input" in body and "prompt" not in body:
             return method, "/api/embed", body  # ollama's embed(), named by its older endpoint

@@ -10,9 +10,9 @@ from typing import Any
 
 import openai
 import pytest
+from conftest import needs_openai_3
 
 import vcr_ext
-from conftest import needs_openai_3
 
 DEAD = "http://127.0.0.1:9/v1"  # nothing listens: a replay that tried the network would fail
 

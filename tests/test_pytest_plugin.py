@@ -28,7 +28,7 @@ def test_ask():
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.Pytester]:
-    pytester.makeini("[pytest]\nvcr_ext = true\n")
+    pytester.makeini("[pytest]\nvcr_ext = true\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_llm=TEST_MODULE)
     with FakeOpenAIServer() as server:
         monkeypatch.setenv("BASE_URL", server.base_url)
@@ -105,7 +105,7 @@ def test_vcr_config_selects_the_single_file_layout(suite: pytest.Pytester) -> No
 
 
 def test_without_the_ini_line_pytest_recording_is_untouched(suite: pytest.Pytester) -> None:
-    suite.makeini("[pytest]\n")
+    suite.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     # In a process of its own: vcrpy's YAML dumper does not survive in-process pytester
     # runs that came before it (plain vcrpy, nothing of vcr_ext involved).
     _run(suite, "--record-mode=once", subprocess=True).assert_outcomes(passed=1)

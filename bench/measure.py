@@ -9,8 +9,9 @@ import os
 import pstats
 import subprocess
 import sys
-import tracemalloc
+import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,21 +19,30 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def interleaved(repeats: int, tasks: Mapping[str, Callable[[], T]]) -> dict[str, list[T]]:
+def interleaved(
+    repeats: int, tasks: Mapping[str, Callable[[], T]], budget_s: float | None = None
+) -> dict[str, list[T]]:
     """Run every task once per repeat, rotating who goes first.
 
     Interleaving spreads slow drift of the machine (thermal, other load) over all tools
     instead of charging it to whichever ran last; rotating the order does the same for
-    position effects (a tool running right after another's garbage).
+    position effects (a tool running right after another's garbage). A task that has
+    already used ``budget_s`` of wall time is not repeated again (it always runs once):
+    that keeps a tool taking a minute per run from eating the whole run's time limit.
     """
     names = list(tasks)
     out: dict[str, list[T]] = {name: [] for name in names}
+    spent = dict.fromkeys(names, 0.0)
     for r in range(repeats):
         shift = r % len(names) if names else 0
         for name in names[shift:] + names[:shift]:
+            if budget_s is not None and r > 0 and spent[name] >= budget_s:
+                continue
             # Collect between runs so one tool's garbage is not collected on another's clock.
             gc.collect()
+            start = time.perf_counter()
             out[name].append(tasks[name]())
+            spent[name] += time.perf_counter() - start
     return out
 
 
@@ -46,33 +56,26 @@ def disk_usage(path: Path) -> tuple[int, int]:
     return total, files
 
 
-def traced_peak(run: Callable[[], object]) -> int:
-    """Peak bytes Python allocated (tracemalloc) while ``run`` ran, above what was live before.
+def memory_in_child(tool: str, root: Path, units: int) -> dict[str, Any]:
+    """Peak memory of a suite replay measured by ``bench._memory_probe`` in a fresh process.
 
-    tracemalloc sees only allocations made through Python's allocator: memory a native
-    extension (cassetter's Rust core) allocates itself is invisible to it. See :func:`rss_growth`.
+    Two numbers: tracemalloc's peak (what the brief asks for, but it sees only
+    allocations made through Python's allocator, not what cassetter's Rust core
+    allocates itself) and the growth of peak resident memory (VmHWM), which sees both.
     """
-    gc.collect()
-    tracemalloc.start()
-    try:
-        run()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
-def rss_growth(tool: str, root: Path, units: int) -> dict[str, Any]:
-    """Peak resident memory growth of a suite replay, measured in a fresh process.
-
-    Counts native allocations too, which tracemalloc cannot; a fresh process keeps the
-    other tools' cassettes and caches out of the number.
-    """
-    command = [sys.executable, "-m", "bench._rss_probe", tool, os.fspath(root), str(units)]
+    command = [sys.executable, "-m", "bench._memory_probe", tool, os.fspath(root), str(units)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "probe failed"}
+        return {"error": done.stderr.strip() or f"probe exited {done.returncode}"}
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def memory_of_tools(tools: list[str], root: Path, units: int, parallel: int = 2) -> dict[str, dict[str, Any]]:
+    """:func:`memory_in_child` per tool, ``parallel`` at a time (sharing CPUs does not change memory)."""
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        futures = {name: pool.submit(memory_in_child, name, root, units) for name in tools}
+        return {name: future.result() for name, future in futures.items()}
 
 
 @dataclass(frozen=True)

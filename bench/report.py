@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from .sdk_only import SDK_ONLY
 from .tools import BASELINE
 
 Results = dict[str, Any]
-Getter = Callable[[dict[str, Any]], float | None]
+Entry = dict[str, Any]
+Getter = Callable[[Entry], float | None]
+VS_BASELINE = f"vs {BASELINE}"
 
 
 def ratio_phrase(value: float | None, base: float | None, noun: str = "time", better: str = "faster") -> str:
@@ -24,141 +28,190 @@ def ratio_phrase(value: float | None, base: float | None, noun: str = "time", be
     return f"{ratio:.2f}x {noun} = {ratio:.1f}x {worse}"
 
 
+@dataclass(frozen=True)
+class Metric:
+    """One number per tool, and its comparisons: to the baseline, and vcr_ext to cassetter."""
+
+    values: dict[str, float | None]
+    noun: str
+    better: str
+
+    @classmethod
+    def of(cls, per_tool: dict[str, Entry], get: Getter, noun: str, better: str) -> Metric:
+        return cls({name: get(entry) for name, entry in per_tool.items()}, noun, better)
+
+    def vs_baseline(self, name: str) -> str:
+        return ratio_phrase(self.values.get(name), self.values.get(BASELINE), self.noun, self.better)
+
+    def ours_vs_cassetter(self) -> str:
+        return ratio_phrase(self.values.get("vcr_ext"), self.values.get("cassetter"), self.noun, self.better)
+
+    def minus_sdk_only(self) -> Metric:
+        """The same metric minus the sdk-only row's: roughly what each recorder itself costs."""
+        sdk = self.values.get(SDK_ONLY)
+        values = {
+            name: None if name == SDK_ONLY or value is None or sdk is None else value - sdk
+            for name, value in self.values.items()
+        }
+        return Metric(values, self.noun, self.better)
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Left-aligned first column, right-aligned numbers, ratios left-aligned at the end."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    """Left-aligned names and ratios, right-aligned numbers."""
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
+    numeric = [i > 0 and not h.startswith("vs ") for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
-        parts = []
-        for i, (cell, width) in enumerate(zip(cells, widths, strict=True)):
-            numeric = i > 0 and not headers[i].startswith("vs ")
-            parts.append(cell.rjust(width) if numeric else cell.ljust(width))
+        parts = [c.rjust(w) if n else c.ljust(w) for c, w, n in zip(cells, widths, numeric, strict=True)]
         return "  ".join(parts).rstrip()
 
     return [line(headers), line(["-" * w for w in widths]), *(line(row) for row in rows)]
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:,.{digits}f}"
+    return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def _comparisons(per_tool: dict[str, Any], get: Getter, noun: str, better: str) -> tuple[dict[str, str], str]:
-    """Each tool's ratio to the baseline, and the vcr_ext-vs-cassetter line."""
-    base = get(per_tool[BASELINE]) if BASELINE in per_tool else None
-    ratios = {name: ratio_phrase(get(entry), base, noun, better) for name, entry in per_tool.items()}
-    ours = get(per_tool["vcr_ext"]) if "vcr_ext" in per_tool else None
-    theirs = get(per_tool["cassetter"]) if "cassetter" in per_tool else None
-    return ratios, f"vcr_ext vs cassetter: {ratio_phrase(ours, theirs, noun, better)}"
+def _get(key: str, scale: float = 1.0) -> Getter:
+    def get(entry: Entry) -> float | None:
+        value = entry.get(key)
+        return None if value is None else float(value) * scale
 
-
-def _value(entry: dict[str, Any], key: str) -> float | None:
-    value = entry.get(key)
-    return None if value is None else float(value)
+    return get
 
 
 def _suite(results: Results) -> list[str]:
-    plan = results["plan"]
-    per_tool = results["suite"]
-    ratios, versus = _comparisons(per_tool, lambda e: _value(e, "best_s"), "time", "faster")
+    plan, traffic, per_tool = results["plan"], results["traffic"], results["suite"]
+    total = Metric.of(per_tool, _get("best_s"), "time", "faster")
+    own = Metric.of(per_tool, _get("per_test_ms"), "time", "faster").minus_sdk_only()
     rows = [
         [
             name,
-            _fmt(e.get("best_s"), 3),
-            _fmt(e.get("per_test_ms"), 3),
-            _fmt(e.get("median_s"), 3),
-            ratios[name],
+            _fmt(entry["best_s"], 3),
+            _fmt(entry["per_test_ms"], 3),
+            _fmt(entry["median_s"], 3),
+            total.vs_baseline(name),
+            _fmt(own.values[name], 3),
+            own.vs_baseline(name) if own.values[name] is not None else "-",
         ]
-        for name, e in per_tool.items()
+        for name, entry in per_tool.items()
     ]
-    title = (
+    headers = [
+        "tool",
+        "total s",
+        "per test ms",
+        "median s",
+        VS_BASELINE,
+        "minus sdk-only ms/test",
+        VS_BASELINE,
+    ]
+    return [
         f"Suite replay: {plan['units']} tests, one cassette each, 3 calls each "
-        f"(~{results['traffic']['stream_chunks']}-chunk streamed tool call + chat + embeddings), "
-        f"best of {plan['repeats']}"
-    )
-    headers = ["tool", "total s", "per test ms", "median s", f"vs {BASELINE}"]
-    return [title, *table(headers, rows), versus]
+        f"(~{traffic['stream_chunks']}-chunk streamed tool call + chat + embeddings), "
+        f"best of {plan['repeats']}",
+        *table(headers, rows),
+        f"vcr_ext vs cassetter: {total.ours_vs_cassetter()} (whole replay); "
+        f"{own.ours_vs_cassetter()} (minus sdk-only: the recorder's own time)",
+    ]
 
 
 def _lookup(results: Results) -> list[str]:
-    sizes = [str(m) for m in results["plan"]["lookup_sizes"]]
-    by_tool: dict[str, dict[str, Any]] = {}
+    plan = results["plan"]
+    sizes = [str(m) for m in plan["lookup_sizes"]]
+    by_tool: dict[str, dict[str, Entry]] = {}
     for size in sizes:
         for name, entry in results["lookup"].get(size, {}).items():
             by_tool.setdefault(name, {})[size] = entry
-    largest = sizes[-1]
-
-    def per_request(size: str) -> Getter:
-        return lambda e: _value(e.get(size, {}), "per_request_us")
-
-    ratios, versus = _comparisons(by_tool, per_request(largest), "time", "faster")
+    first, largest = sizes[0], sizes[-1]
+    per_size = {
+        size: Metric.of(
+            {n: e.get(size, {}) for n, e in by_tool.items()}, _get("per_request_us"), "time", "faster"
+        )
+        for size in sizes
+    }
+    own = per_size[largest].minus_sdk_only()
     rows = []
     for name, entries in by_tool.items():
-        cells = [_fmt(per_request(size)(entries), 1) for size in sizes]
-        first, last = per_request(sizes[0])(entries), per_request(largest)(entries)
-        growth = f"{last / first:.2f}x" if first and last else "n/a"
-        load = _fmt(_value(entries.get(largest, {}), "open_ms"), 2)
-        rows.append([name, *cells, growth, load, ratios[name]])
+        small, big = per_size[first].values[name], per_size[largest].values[name]
+        rows.append(
+            [
+                name,
+                *(_fmt(per_size[size].values[name], 1) for size in sizes),
+                f"{big / small:.2f}x" if small and big else "-",
+                "-" if name == SDK_ONLY else _fmt(_get("open_ms")(entries.get(largest, {})), 2),
+                "/".join(str(entries[size]["runs"]) if size in entries else "-" for size in sizes),
+                per_size[largest].vs_baseline(name),
+                _fmt(own.values[name], 1),
+            ]
+        )
     headers = [
         "tool",
         *(f"M={m} us/req" for m in sizes),
-        f"M={largest} / M={sizes[0]}",
+        f"M={largest} / M={first}",
         f"open M={largest} ms",
-        f"vs {BASELINE} (M={largest})",
+        "runs",
+        f"{VS_BASELINE} (M={largest})",
+        f"minus sdk-only us/req (M={largest})",
     ]
-    title = (
+    return [
         f"Big cassette lookup: M distinct non-stream chat requests replayed in order from one cassette, "
-        f"time per request, best of {results['plan']['lookup_repeats']}"
-    )
-    return [title, *table(headers, rows), f"{versus} (M={largest})"]
+        f"time per request, best of up to {plan['lookup_repeats']} runs (a tool stops repeating a size "
+        f"after {plan['lookup_budget_s']:g} s)",
+        *table(headers, rows),
+        f"vcr_ext vs cassetter (M={largest}): {per_size[largest].ours_vs_cassetter()} (per request); "
+        f"{own.ours_vs_cassetter()} (minus sdk-only)",
+    ]
 
 
 def _load(results: Results) -> list[str]:
     per_tool = results["load"]
-    ratios, versus = _comparisons(per_tool, lambda e: _value(e, "per_cassette_ms"), "time", "faster")
-    rows = [[name, _fmt(e.get("per_cassette_ms"), 3), ratios[name]] for name, e in per_tool.items()]
-    title = (
-        f"Cassette load: open and close a suite cassette (3 interactions) without calls, "
-        f"best of {results['plan']['repeats']}"
-    )
-    return [title, *table(["tool", "ms per cassette", f"vs {BASELINE}"], rows), versus]
+    load = Metric.of(per_tool, _get("per_cassette_ms"), "time", "faster")
+    rows = [[name, _fmt(load.values[name], 3), load.vs_baseline(name)] for name in per_tool]
+    return [
+        f"Cassette load: open and close one suite cassette (3 interactions) without calls, "
+        f"best of {results['plan']['repeats']} passes over the {results['plan']['units']} cassettes",
+        *table(["tool", "ms per cassette", VS_BASELINE], rows),
+        f"vcr_ext vs cassetter: {load.ours_vs_cassetter()}",
+    ]
 
 
 def _size(results: Results) -> list[str]:
     per_tool = results["size"]
-    ratios, versus = _comparisons(per_tool, lambda e: _value(e, "bytes"), "size", "smaller")
+    size = Metric.of(per_tool, _get("bytes"), "size", "smaller")
     rows = [
-        [name, f"{e['bytes']:,}", str(e["files"]), f"{e['bytes_per_test']:,.0f}", ratios[name]]
+        [name, f"{e['bytes']:,}", str(e["files"]), f"{e['bytes_per_test']:,.0f}", size.vs_baseline(name)]
         for name, e in per_tool.items()
     ]
-    title = f"Cassette size on disk: the suite's {results['plan']['units']} cassettes"
-    return [title, *table(["tool", "bytes", "files", "bytes per test", f"vs {BASELINE}"], rows), versus]
+    return [
+        f"Cassette size on disk: the suite's {results['plan']['units']} cassettes",
+        *table(["tool", "bytes", "files", "bytes per test", VS_BASELINE], rows),
+        f"vcr_ext vs cassetter: {size.ours_vs_cassetter()}",
+    ]
 
 
 def _memory(results: Results) -> list[str]:
     per_tool = results["memory"]
-    traced, versus = _comparisons(per_tool, lambda e: _value(e, "traced_peak_bytes"), "memory", "less")
-    rss, rss_versus = _comparisons(per_tool, lambda e: _value(e, "rss_growth_kib"), "memory", "less")
+    mib = 1 / (1024 * 1024)
+    traced = Metric.of(per_tool, _get("traced_peak_bytes", mib), "memory", "less")
+    rss = Metric.of(per_tool, _get("rss_growth_kib", 1 / 1024), "memory", "less")
     rows = [
         [
             name,
-            _fmt(_mib(e.get("traced_peak_bytes")), 2),
-            traced[name],
-            _fmt(_mib(1024 * e["rss_growth_kib"]) if e.get("rss_growth_kib") is not None else None, 1),
-            rss[name],
+            _fmt(traced.values[name]),
+            traced.vs_baseline(name),
+            _fmt(rss.values[name], 1),
+            rss.vs_baseline(name),
         ]
-        for name, e in per_tool.items()
+        for name in per_tool
     ]
-    headers = ["tool", "tracemalloc peak MiB", f"vs {BASELINE}", "RSS growth MiB", f"vs {BASELINE} "]
+    headers = ["tool", "tracemalloc peak MiB", VS_BASELINE, "RSS growth MiB", VS_BASELINE]
     return [
-        "Peak memory replaying the suite (tracemalloc: Python allocations only, blind to Rust;"
-        " RSS growth: fresh process, native included)",
+        f"Peak memory replaying {results['plan']['memory_units']} tests of the suite, fresh process per tool "
+        "(tracemalloc: Python allocations only, "
+        "blind to Rust; RSS growth: peak resident minus resident before, native included)",
         *table(headers, rows),
-        f"{versus} (tracemalloc); {rss_versus.split(': ', 1)[1]} (RSS)",
+        f"vcr_ext vs cassetter: {traced.ours_vs_cassetter()} (tracemalloc); {rss.ours_vs_cassetter()} (RSS)",
     ]
-
-
-def _mib(value: float | None) -> float | None:
-    return None if value is None else value / (1024 * 1024)
 
 
 def _failures(results: Results) -> list[str]:
@@ -187,12 +240,15 @@ def _profile(results: Results) -> list[str]:
 
 
 def render(results: Results) -> str:
-    meta = results["meta"]
+    meta, traffic = results["meta"], results["traffic"]
     header = [
         f"vcr_ext replay benchmark ({results['plan']['name']}) {meta['timestamp']}",
-        f"machine: {meta['cpus']} cores, {meta['cpu_model']}, Python {meta['python']}",
+        f"machine: {meta['cpus']} cores, {meta['cpu_model']}, Python {meta['python']}; load average "
+        f"{meta['load_average_at_start'][0]:.2f} at start, {meta['load_average_at_end'][0]:.2f} at end",
         "versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
-        f"matching: {results['traffic']['matching']}",
+        f"vcr_ext source: {meta['vcr_ext_source']}",
+        f"matching: {traffic['matching']}; every replayed result checked against its recording",
+        f"{SDK_ONLY}: the same calls answered with the live wire bytes by httpx2.MockTransport, no recorder",
     ]
     sections = [header, _suite(results), _lookup(results), _load(results), _size(results), _memory(results)]
     sections += [s for s in (_failures(results), _profile(results)) if s]

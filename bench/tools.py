@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import cassetter
+import openai
 import vcr
 
 import vcr_ext
@@ -44,6 +45,10 @@ class Tool:
     name: str
     suffix: str  # "" for vcr_ext, whose cassette is a directory
     factory: Callable[[str], Callable[[str], AbstractContextManager[Any]]]
+    # Clients of its own (base URL -> client), for the sdk-only row; recorders use the shared ones.
+    record_client: Callable[[str], openai.OpenAI] | None = None
+    replay_client: Callable[[str], openai.OpenAI] | None = None
+    has_cassettes: bool = True  # False: nothing on disk to size, load or replay in another process
     _by_mode: dict[str, Callable[[str], AbstractContextManager[Any]]] = field(
         default_factory=dict, repr=False
     )

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import httpx2
 import openai
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 
 CHAT_MODEL = "gpt-4o-mini"
 EMBEDDING_MODEL = "text-embedding-3-small"
@@ -20,9 +22,9 @@ EMBEDDING_MODEL = "text-embedding-3-small"
 EMBEDDING_DIMENSIONS = 1536
 
 # The demo server streams a tool call's arguments 3-6 characters per chunk; this schema
-# yields ~230 characters of arguments, so the streamed answer is ~55 chunks plus the
+# yields ~275 characters of arguments, so the streamed answer is ~57 chunks plus the
 # role, finish and usage chunks: ~60 in all, typical of a short streamed reply.
-_FORECAST_PARAMETERS = {
+_FORECAST_PARAMETERS: dict[str, object] = {
     "type": "object",
     "properties": {
         "city": {"type": "string"},
@@ -40,10 +42,13 @@ _FORECAST_PARAMETERS = {
         "timezone": {"type": "string"},
         "latitude": {"type": "number"},
         "longitude": {"type": "number"},
+        "region": {"type": "string"},
+        "alerts": {"type": "boolean"},
+        "station": {"type": "string"},
     },
     "required": ["city"],
 }
-FORECAST_TOOL = {
+FORECAST_TOOL: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {
         "name": "get_forecast",
@@ -78,7 +83,9 @@ class UnitResult:
     embedding: tuple[float, ...]
 
 
-def make_client(base_url: str, *, close_connections: bool = False) -> openai.OpenAI:
+def make_client(
+    base_url: str, *, close_connections: bool = False, http_client: httpx2.Client | None = None
+) -> openai.OpenAI:
     """The real SDK client; no retries, so a failed replay fails at once instead of backing off.
 
     ``close_connections`` is for recording only: the demo server answers a kept-alive
@@ -87,7 +94,9 @@ def make_client(base_url: str, *, close_connections: bool = False) -> openai.Ope
     would make recording take minutes. Replay never opens a connection, so it is unaffected.
     """
     headers = {"Connection": "close"} if close_connections else None
-    return openai.OpenAI(base_url=base_url, api_key="sk-bench", max_retries=0, default_headers=headers)
+    return openai.OpenAI(
+        base_url=base_url, api_key="sk-bench", max_retries=0, default_headers=headers, http_client=http_client
+    )
 
 
 def unit_prompt(index: int) -> str:
@@ -98,12 +107,16 @@ def lookup_prompt(index: int) -> str:
     return f"Lookup {index}: give me one fact about the number {index}."
 
 
+def _user(prompt: str) -> list[ChatCompletionMessageParam]:
+    return [{"role": "user", "content": prompt}]
+
+
 def stream_tool_call(client: openai.OpenAI, prompt: str) -> StreamSummary:
     """A streamed chat completion that calls a tool, consumed to the end as an agent loop would."""
     stream = client.chat.completions.create(
         model=CHAT_MODEL,
-        messages=[{"role": "user", "content": prompt}],
-        tools=[FORECAST_TOOL],  # type: ignore[list-item]
+        messages=_user(prompt),
+        tools=[FORECAST_TOOL],
         stream=True,
         stream_options={"include_usage": True},
     )
@@ -128,9 +141,7 @@ def stream_tool_call(client: openai.OpenAI, prompt: str) -> StreamSummary:
 
 def chat(client: openai.OpenAI, prompt: str) -> ChatSummary:
     """A plain, non-streamed chat completion."""
-    completion = client.chat.completions.create(
-        model=CHAT_MODEL, messages=[{"role": "user", "content": prompt}]
-    )
+    completion = client.chat.completions.create(model=CHAT_MODEL, messages=_user(prompt))
     usage = completion.usage
     return ChatSummary(
         completion.id, completion.choices[0].message.content, usage.total_tokens if usage else None

@@ -140,7 +140,7 @@ def test_first_difference_is_exact_and_names_the_field() -> None:
         "response.a[1]: recorded 2.0, replayed 2.0000001"
     )
     assert conformance.first_difference({"n": 1}, {"n": 1.0}) == "response.n: recorded 1, replayed 1.0"
-    assert conformance.first_difference([1], [1, 2]) == "response: 1 items recorded, 2 replayed"
+    assert conformance.first_difference([1], [1, 2]) == "response[1]: not recorded, replayed 2"
     assert conformance.first_difference({"a": 1}, {}) == "response.a: recorded 1, missing from the replay"
 
 

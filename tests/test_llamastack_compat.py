@@ -38,7 +38,7 @@ def _dumped_differently(rec: dict[str, Any]) -> str | None:
         u = sdk_types.unwrap(item)
         if u.type_name is None or u.type_name.startswith("vcr_ext."):
             continue
-        redumped = llamastack._redump(u.type_name, u.payload)
+        redumped = llamastack.redump(u.type_name, u.payload)
         if redumped != u.payload or list(redumped) != list(u.payload):
             where = conformance.first_difference(u.payload, redumped, path=u.type_name.rsplit(".", 1)[1])
             return f"recorded with another SDK version than the installed one ({where})"

@@ -14,8 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import sdk_types
-from .sdk_types import RAW_BASE64, RAW_TEXT, SSE_EVENT, Unwrapped, envelope, store, unwrap
-from .sse import DONE, SSEEvent, decode_ndjson, decode_sse, dumps_compact, encode_ndjson, encode_sse
+from .sdk_types import DATA_KEY, RAW_BASE64, RAW_TEXT, SSE_EVENT, TYPE_KEY, Unwrapped, envelope, store, unwrap
+from .sse import (
+    DONE,
+    SSEEvent,
+    decode_ndjson,
+    decode_sse,
+    dumps_compact,
+    encode_ndjson,
+    encode_sse,
+    json_bytes,
+)
 
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 NDJSON_CONTENT_TYPE = "application/x-ndjson"
@@ -173,6 +182,38 @@ def _event(item: Any, redumped: bool) -> SSEEvent:
     return SSEEvent(data, event, framing.get("id"), framing.get("retry"))
 
 
+_RESPONSES_PREFIX = "openai.types.responses."
+
+
+def _sse_bytes(items: list[Any], redumped: bool, sse_done: bool | None) -> bytes:
+    """The SSE stream of stored items, terminated as its kind (or the recording) says.
+
+    Replay runs this for every stream it plays, so a typed payload (nearly every item)
+    is framed here directly; anything else goes through :func:`_event`.
+    """
+    parts: list[bytes] = []
+    responses_events = False
+    for item in items:
+        type_name = item.get(TYPE_KEY) if type(item) is dict and len(item) == 2 else None
+        if isinstance(type_name, str) and not type_name.startswith("vcr_ext.") and DATA_KEY in item:
+            payload = item[DATA_KEY]
+            if type_name.startswith(_RESPONSES_PREFIX) and isinstance(payload, dict):
+                kind = payload.get("type")
+                if isinstance(kind, str):
+                    responses_events = True
+                    parts.append(b"event: " + kind.encode("utf-8") + b"\n")
+            elif redumped and type_name.endswith(".ChatCompletionChunk"):
+                payload = _wire_chunk(payload)
+            # Compact JSON has no raw newline, so one data line carries it.
+            parts.append(b"data: " + json_bytes(payload) + b"\n\n")
+            continue
+        parts.append(encode_sse([_event(item, redumped)]))
+    # Responses API streams just end; chat and completion streams send [DONE].
+    if sse_done if sse_done is not None else not responses_events:
+        parts.append(b"data: [DONE]\n\n")
+    return b"".join(parts)
+
+
 def _raw_bytes(u: Unwrapped) -> bytes:
     if u.type_name == RAW_BASE64:
         return base64.b64decode(u.payload)
@@ -190,15 +231,11 @@ def to_wire(route: str, stored: StoredBody, *, redumped: bool = False) -> tuple[
         items = stored.body if isinstance(stored.body, list) else [stored.body]
         if is_ndjson_route(route):
             return encode_ndjson([unwrap(i).payload for i in items]), NDJSON_CONTENT_TYPE
-        events = [_event(i, redumped) for i in items]
-        done = stored.sse_done if stored.sse_done is not None else _default_done(items)
-        if done:
-            events.append(SSEEvent(DONE))
-        return encode_sse(events), SSE_CONTENT_TYPE
+        return _sse_bytes(items, redumped, stored.sse_done), SSE_CONTENT_TYPE
     if isinstance(stored.body, list):
         page = {"object": "list", "data": [unwrap(i).payload for i in stored.body]}
-        return dumps_compact(page).encode("utf-8"), JSON_CONTENT_TYPE
+        return json_bytes(page), JSON_CONTENT_TYPE
     u = unwrap(stored.body)
     if u.is_raw:
         return _raw_bytes(u), TEXT_CONTENT_TYPE if u.type_name == RAW_TEXT else BINARY_CONTENT_TYPE
-    return dumps_compact(u.payload).encode("utf-8"), JSON_CONTENT_TYPE
+    return json_bytes(u.payload), JSON_CONTENT_TYPE

@@ -18,7 +18,7 @@ from .interactions import parsed_body
 from .matchers import DEFAULT_MATCH_ON, MATCHERS
 from .persister import Layout, Persister
 from .secrets import SecretScanner
-from .sse import dumps_compact
+from .sse import json_bytes
 
 SERIALIZER_NAME = "vcr_ext"
 
@@ -92,7 +92,7 @@ def request_redactor(redactions: scrub.Redactions) -> Callable[[Request], Reques
         if is_json and value is not None:
             redacted = redactions.request_body(value)
             if redacted != value:
-                request.body = dumps_compact(redacted).encode("utf-8")
+                request.body = json_bytes(redacted)
         return request
 
     return redact

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
-import importlib
 import importlib.util
 import inspect
 import json
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import canonical
+from . import canonical, explain, sdk_types
 from .interactions import apply_id_mapping
 
 CORPUS_NAME = "llama-stack-2025-10"
@@ -309,25 +308,6 @@ def build_call(case: Case, record: dict[str, Any], *, helper: bool = False) -> C
 # -- expected values ------------------------------------------------------------------------
 
 
-@functools.cache
-def sdk_class(type_name: str) -> Any:
-    """The class a ``__type__`` names (``openai.types.chat.chat_completion.ChatCompletion``)."""
-    module_name, _, attr = type_name.rpartition(".")
-    parts = [attr]
-    while module_name:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            module_name, _, outer = module_name.rpartition(".")
-            parts.insert(0, outer)
-            continue
-        target: Any = module
-        for part in parts:
-            target = getattr(target, part)
-        return target
-    raise ImportError(f"cannot import {type_name}")
-
-
 def rebuild(item: Any) -> Any:
     """A recorded ``{"__type__", "__data__"}`` value rebuilt as the SDK builds it from the wire, dumped.
 
@@ -339,12 +319,7 @@ def rebuild(item: Any) -> Any:
     type_name, data = item["__type__"], item["__data__"]
     if not isinstance(type_name, str) or type_name.startswith("vcr_ext."):
         return data
-    cls = sdk_class(type_name)
-    if type_name.startswith("openai."):
-        from openai._models import construct_type
-
-        return dump(construct_type(type_=cls, value=data))
-    return dump(cls(**data))
+    return dump(sdk_types.build(type_name, data))
 
 
 def dump(obj: Any) -> Any:
@@ -413,27 +388,15 @@ def first_difference(recorded: Any, replayed: Any, path: str = "response") -> st
 
     Exact: floats must be equal, and a number's type (int, float, bool) must be the same.
     """
-    if isinstance(recorded, dict) and isinstance(replayed, dict):
-        for key in list(recorded) + [k for k in replayed if k not in recorded]:
-            if key not in replayed:
-                return f"{path}.{key}: recorded {_short(recorded[key])}, missing from the replay"
-            if key not in recorded:
-                return f"{path}.{key}: not recorded, replayed {_short(replayed[key])}"
-            found = first_difference(recorded[key], replayed[key], f"{path}.{key}")
-            if found:
-                return found
+    found = explain.differences(recorded, replayed, path)
+    if not found:
         return None
-    if isinstance(recorded, list) and isinstance(replayed, list):
-        for i, (a, b) in enumerate(zip(recorded, replayed, strict=False)):
-            found = first_difference(a, b, f"{path}[{i}]")
-            if found:
-                return found
-        if len(recorded) != len(replayed):
-            return f"{path}: {len(recorded)} items recorded, {len(replayed)} replayed"
-        return None
-    if type(recorded) is not type(replayed) or recorded != replayed:
-        return f"{path}: recorded {_short(recorded)}, replayed {_short(replayed)}"
-    return None
+    first = found[0]
+    if first.kind == "removed":
+        return f"{first.path}: recorded {_short(first.recorded)}, missing from the replay"
+    if first.kind == "added":
+        return f"{first.path}: not recorded, replayed {_short(first.request)}"
+    return f"{first.path}: recorded {_short(first.recorded)}, replayed {_short(first.request)}"
 
 
 def _first_line(text: str) -> str:

@@ -16,7 +16,7 @@ from vcr.request import Request
 
 from . import canonical, codec, llamastack, record, scrub, sdk_types
 from .codec import StoredBody
-from .sse import dumps_compact
+from .sse import json_bytes
 
 # Key of the private entry a loaded response dict carries (see Origin). vcrpy ignores
 # keys it does not know in a response dict.
@@ -101,7 +101,7 @@ def _request_body_bytes(body: Any) -> bytes:
         return base64.b64decode(u.payload) if u.type_name == sdk_types.RAW_BASE64 else str(u.payload).encode()
     if body is None:
         return b""
-    return dumps_compact(body).encode("utf-8")
+    return json_bytes(body)
 
 
 def apply_id_mapping(rec: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,6 @@ the README for what it cannot carry, such as an empty ``extra_body``).
 from __future__ import annotations
 
 import hashlib
-import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -83,20 +82,9 @@ def _recorded_url(uri: str, route: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, base.rstrip("/") + route, "", ""))
 
 
-def _sdk_class(type_name: str) -> Any:
-    module, _, name = type_name.rpartition(".")
-    return getattr(importlib.import_module(module), name)
-
-
-def _redump(type_name: str, payload: Any) -> Any:
+def redump(type_name: str, payload: Any) -> Any:
     """The payload as llama-stack wrote it: the SDK object the client built, dumped again."""
-    cls = _sdk_class(type_name)
-    if type_name.startswith("openai."):
-        from openai._models import construct_type
-
-        obj: Any = construct_type(type_=cls, value=payload)
-    else:
-        obj = cls(**payload)
+    obj: Any = sdk_types.build(type_name, payload)
     return obj.model_dump(mode="json")
 
 
@@ -158,7 +146,7 @@ class LlamaStackWriter:
             u = sdk_types.unwrap(item)
             if u.type_name is None or u.type_name.startswith("vcr_ext."):
                 return u.payload
-            return sdk_types.envelope(u.type_name, normalize(_redump(u.type_name, u.payload), rhash))
+            return sdk_types.envelope(u.type_name, normalize(redump(u.type_name, u.payload), rhash))
 
         out_body = [dump(i) for i in stored.body] if isinstance(stored.body, list) else dump(stored.body)
         rec: dict[str, Any] = {} if self.variant == "llama-stack-legacy" else {"test_id": test_id}

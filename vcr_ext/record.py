@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from . import sdk_types
 from .codec import StoredBody
 from .errors import CassetteFormatError
+from .json_values import map_strings
 
 # Model-list routes are shared infrastructure in llama-stack: their hash leaves out the test id.
 MODEL_LIST_ROUTES = frozenset({"/api/tags", "/v1/models", "/v1/openai/v1/models"})
@@ -91,16 +92,14 @@ def substitute_ids(value: Any, ids: IdMap) -> Any:
     """``value`` with every real id of ``ids`` replaced by its normalized id (in every string)."""
     if not ids:
         return value
-    if isinstance(value, str):
+
+    def substitute(text: str) -> str:
         for original, normalized in ids.items():
-            if original in value:
-                value = value.replace(original, normalized)
-        return value
-    if isinstance(value, dict):
-        return {k: substitute_ids(v, ids) for k, v in value.items()}
-    if isinstance(value, list):
-        return [substitute_ids(v, ids) for v in value]
-    return value
+            if original in text:
+                text = text.replace(original, normalized)
+        return text
+
+    return map_strings(value, substitute)
 
 
 def normalize_body(stored: StoredBody, rhash: str, route: str, ids: IdMap | None = None) -> StoredBody:

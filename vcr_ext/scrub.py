@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from . import canonical
+from .json_values import map_strings
 
 # The response headers the openai SDK (and httpx-based clients generally) act on.
 KEEP_RESPONSE_HEADERS = frozenset(
@@ -111,15 +112,12 @@ def _set_path(value: Any, tokens: list[str | int | None]) -> None:
 
 
 def _sub_strings(value: Any, patterns: Sequence[re.Pattern[str]]) -> Any:
-    if isinstance(value, str):
+    def redact(text: str) -> str:
         for pattern in patterns:
-            value = pattern.sub(REDACTED, value)
-        return value
-    if isinstance(value, dict):
-        return {k: _sub_strings(v, patterns) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_sub_strings(v, patterns) for v in value]
-    return value
+            text = pattern.sub(REDACTED, text)
+        return text
+
+    return map_strings(value, redact)
 
 
 @dataclass(frozen=True)

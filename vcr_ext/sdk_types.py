@@ -20,6 +20,7 @@ Nothing on the replay path imports an SDK: the type names only matter when recor
 from __future__ import annotations
 
 import functools
+import importlib
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +89,39 @@ def unwrap(value: Any) -> Unwrapped:
 def dotted_name(cls: type) -> str:
     """``module.Class``, the name llama-stack writes and ``model_validate`` readers import."""
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def sdk_class(type_name: str) -> Any:
+    """The class a ``__type__`` names (``openai.types.chat.chat_completion.ChatCompletion``), nested too."""
+    module_name, _, attr = type_name.rpartition(".")
+    parts = [attr]
+    while module_name:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            module_name, _, outer = module_name.rpartition(".")
+            parts.insert(0, outer)
+            continue
+        target: Any = module
+        for part in parts:
+            target = getattr(target, part)
+        return target
+    raise ImportError(f"cannot import {type_name}")
+
+
+def build(type_name: str, payload: Any) -> Any:
+    """The object a client builds from this payload on the wire.
+
+    openai objects without validation (``construct_type``), as the SDK builds response
+    bodies (real providers send objects ``model_validate`` rejects); ollama objects with
+    ``Cls(**data)``, as the ollama client does.
+    """
+    cls = sdk_class(type_name)
+    if type_name.startswith("openai."):
+        from openai._models import construct_type
+
+        return construct_type(type_=cls, value=payload)
+    return cls(**payload)
 
 
 @functools.cache

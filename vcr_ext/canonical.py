@@ -138,13 +138,23 @@ def parse_json_body(body: object) -> tuple[bool, Any]:
         return False, raw
 
 
+def _nothing(body: dict[str, Any], route_: str) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Rule:
-    """One canonicalization rule: what two bodies may differ in and still match, and why that is safe."""
+    """One canonicalization rule: what two bodies may differ in and still match, and why that is safe.
+
+    ``apply`` rewrites the body; ``visit``, if any, rewrites each subschema of the body's
+    tool and response-format JSON schemas (``strict`` says whether the API closes it).
+    All visitors run in one walk of each schema.
+    """
 
     name: str
     why: str
-    apply: Callable[[dict[str, Any], str], None]
+    apply: Callable[[dict[str, Any], str], None] = _nothing
+    visit: Callable[[dict[str, Any], bool], None] | None = None
 
 
 def _is_strict(owner: dict[str, Any], route_: str) -> bool:
@@ -195,26 +205,41 @@ def _descriptions(body: dict[str, Any]) -> list[dict[str, Any]]:
     return owners
 
 
-_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
-_SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
-_SCHEMA_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains")
+# Keywords whose value is a mapping of names to subschemas, and those whose value is a
+# subschema or a list of them (anything else in a schema is a constraint, not a schema).
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+_SCHEMA_NESTED = frozenset(
+    {
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "prefixItems",
+        "items",
+        "additionalProperties",
+        "not",
+        "if",
+        "then",
+        "else",
+        "contains",
+    }
+)
 
 
 def _walk_schema(schema: Any, visit: Callable[[dict[str, Any]], None]) -> None:
     """Call ``visit`` on every subschema, never on a mapping of property names."""
+    if isinstance(schema, list):
+        for item in schema:
+            _walk_schema(item, visit)
+        return
     if not isinstance(schema, dict):
-        if isinstance(schema, list):
-            for item in schema:
-                _walk_schema(item, visit)
         return
     visit(schema)
-    for key in _SCHEMA_MAPS:
-        if isinstance(schema.get(key), dict):
-            for sub in schema[key].values():
+    for key, value in list(schema.items()):
+        if key in _SCHEMA_NESTED:
+            _walk_schema(value, visit)
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
+            for sub in value.values():
                 _walk_schema(sub, visit)
-    for key in _SCHEMA_LISTS + _SCHEMA_ONE:
-        if key in schema:
-            _walk_schema(schema[key], visit)
 
 
 def clean_prose(text: str) -> str:
@@ -224,45 +249,32 @@ def clean_prose(text: str) -> str:
 
 
 def _rule_descriptions(body: dict[str, Any], route_: str) -> None:
+    # The prose of tools and formats themselves; descriptions inside schemas are
+    # cleaned by the schema visitor of the same rule.
     for owner in _descriptions(body):
         if isinstance(owner.get("description"), str):
             owner["description"] = clean_prose(owner["description"])
 
-    def visit(schema: dict[str, Any]) -> None:
-        if isinstance(schema.get("description"), str):
-            schema["description"] = clean_prose(schema["description"])
 
-    for schema, _ in _schemas(body, route_):
-        _walk_schema(schema, visit)
+def _visit_descriptions(schema: dict[str, Any], strict: bool) -> None:
+    if isinstance(schema.get("description"), str):
+        schema["description"] = clean_prose(schema["description"])
 
 
-def _rule_titles(body: dict[str, Any], route_: str) -> None:
-    def visit(schema: dict[str, Any]) -> None:
-        if isinstance(schema.get("title"), str):
-            del schema["title"]
-
-    for schema, _ in _schemas(body, route_):
-        _walk_schema(schema, visit)
+def _visit_titles(schema: dict[str, Any], strict: bool) -> None:
+    if isinstance(schema.get("title"), str):
+        del schema["title"]
 
 
-def _rule_required_order(body: dict[str, Any], route_: str) -> None:
-    def visit(schema: dict[str, Any]) -> None:
-        required = schema.get("required")
-        if isinstance(required, list) and all(isinstance(r, str) for r in required):
-            schema["required"] = sorted(required)
-
-    for schema, _ in _schemas(body, route_):
-        _walk_schema(schema, visit)
+def _visit_required_order(schema: dict[str, Any], strict: bool) -> None:
+    required = schema.get("required")
+    if isinstance(required, list) and all(isinstance(r, str) for r in required):
+        schema["required"] = sorted(required)
 
 
-def _rule_closed_objects(body: dict[str, Any], route_: str) -> None:
-    def visit(schema: dict[str, Any]) -> None:
-        if schema.get("additionalProperties") is False:
-            del schema["additionalProperties"]
-
-    for schema, strict in _schemas(body, route_):
-        if strict:
-            _walk_schema(schema, visit)
+def _visit_closed_objects(schema: dict[str, Any], strict: bool) -> None:
+    if strict and schema.get("additionalProperties") is False:
+        del schema["additionalProperties"]
 
 
 def _drop_if(body: dict[str, Any], key: str, *defaults: Any) -> None:
@@ -336,25 +348,26 @@ BODY_RULES: tuple[Rule, ...] = (
         "Tool, function, response-format and schema `description` prose is compared without its "
         "indentation and surrounding blank lines: re-indenting a docstring does not change its words.",
         _rule_descriptions,
+        _visit_descriptions,
     ),
     Rule(
         "schema-titles",
         "`title` keywords inside tool and response-format JSON schemas are ignored: pydantic generates them "
         "from class and field names, and they do not constrain the arguments. A property named `title` is "
         "kept.",
-        _rule_titles,
+        visit=_visit_titles,
     ),
     Rule(
         "schema-required-order",
         "The order of a schema's `required` list is ignored: it is a set.",
-        _rule_required_order,
+        visit=_visit_required_order,
     ),
     Rule(
         "strict-closed-objects",
         "In a strict schema (`strict: true`, the default for Responses API tools) every object is closed "
         "by the API, so `additionalProperties: false` and its absence mean the same. In a non-strict "
         "schema they differ, and the difference is kept.",
-        _rule_closed_objects,
+        visit=_visit_closed_objects,
     ),
 )
 """The rules, in the order they are applied. Key order and float noise (below) always apply."""
@@ -374,14 +387,6 @@ def rules_table() -> str:
 
 
 _MULTIPART_BOUNDARY = re.compile(rb"^--([^\r\n]{1,200})\r?\n")
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 def canonical_value(value: Any) -> Any:
@@ -407,11 +412,20 @@ def canonical_body(is_json: bool, value: Any, route_: str = "") -> Any:
         raw = bytes(value)
         m = _MULTIPART_BOUNDARY.match(raw)
         return raw.replace(m.group(1), b"vcr-ext-boundary") if m else raw
-    body = _copy(value)
+    # canonical_value builds new containers, which the rules then rewrite in place.
+    body = canonical_value(value)
     if isinstance(body, dict):
         for rule in BODY_RULES:
             rule.apply(body, route_)
-    return canonical_value(body)
+        visitors = [rule.visit for rule in BODY_RULES if rule.visit is not None]
+        for schema, strict in _schemas(body, route_):
+
+            def visit(sub: dict[str, Any], strict: bool = strict) -> None:
+                for visitor in visitors:
+                    visitor(sub, strict)
+
+            _walk_schema(schema, visit)
+    return body
 
 
 def key_of(canonical: Any) -> str | bytes:

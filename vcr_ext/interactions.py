@@ -9,6 +9,7 @@ import json
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,14 +30,27 @@ class Origin:
     """Where a loaded interaction came from, so saving it again changes nothing.
 
     ``fingerprint`` is the status and body bytes handed to vcrpy at load; while the
-    response still has them, ``record`` is written back instead of being rebuilt (which
-    would lose what the body bytes do not carry: the file's name, its test id, keys of
-    later recorder versions).
+    response still has them, the record is written back as it was instead of being
+    rebuilt (which would lose what the body bytes do not carry: the file's name, its
+    test id, keys of later recorder versions). The record is read again from
+    ``source`` when a save needs it rather than kept: a cassette holds only what replay
+    needs, and a record that is not rewritten is never read twice.
     """
 
     name: str | None
-    record: dict[str, Any]
     fingerprint: tuple[int, bytes]
+    source: Path | None = None
+    index: int | None = None
+    kept: dict[str, Any] | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The record as it was loaded."""
+        if self.kept is not None:
+            return self.kept
+        assert self.source is not None
+        doc = record.read(self.source)
+        rec: dict[str, Any] = doc[self.index] if self.index is not None else doc
+        return rec
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Origin:
         # Immutable by contract; vcrpy deep-copies every response it appends.
@@ -122,8 +136,18 @@ def apply_id_mapping(rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def to_interaction(rec: dict[str, Any], name: str | None = None) -> tuple[Request, dict[str, Any]]:
-    """The vcrpy request and response dict a checked record replays as."""
+def to_interaction(
+    rec: dict[str, Any],
+    name: str | None = None,
+    *,
+    source: Path | None = None,
+    index: int | None = None,
+) -> tuple[Request, dict[str, Any]]:
+    """The vcrpy request and response dict a checked record replays as.
+
+    ``source``/``index``: the file (and position in it) the record was read from; without
+    them the response keeps the record itself for saving it back.
+    """
     rec_for_wire = apply_id_mapping(rec)
     req, resp = rec_for_wire["request"], rec_for_wire["response"]
     url = req.get("url") or req["endpoint"]
@@ -149,7 +173,7 @@ def to_interaction(rec: dict[str, Any], name: str | None = None) -> tuple[Reques
         "status": {"code": status, "message": _reason(status)},
         "headers": {k: [v] for k, v in headers.items()},
         "body": {"string": payload},
-        ORIGIN_KEY: Origin(name, rec, (status, payload)),
+        ORIGIN_KEY: Origin(name, (status, payload), source, index, None if source else rec),
     }
     return request, response
 

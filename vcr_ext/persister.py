@@ -12,7 +12,6 @@ new one is in place.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -22,13 +21,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import pydantic_core
 from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.request import Request
 
 from . import context, llamastack, record, scrub
-from .errors import CassetteFormatError
-from .interactions import origin_of, to_interaction, to_record
+from .interactions import Origin, origin_of, to_interaction, to_record
 
 log = logging.getLogger(__name__)
 
@@ -103,24 +100,25 @@ class Persister:
         paths = [] if self.rewrite else [Path(cassette_path)]
         paths += [Path(p) for p in self.extra_paths if Path(p) != Path(cassette_path)]
         for path in paths:
-            for name, rec in self._records(path):
-                req, resp = to_interaction(rec, name)
+            for name, source, index, rec in self._records(path):
+                req, resp = to_interaction(rec, name, source=source, index=index)
                 requests.append(req)
                 responses.append(resp)
         if not requests:
             raise CassetteNotFoundError(os.fspath(cassette_path))
         return requests, responses
 
-    def _records(self, path: Path) -> Iterable[tuple[str | None, dict[str, Any]]]:
+    def _records(self, path: Path) -> Iterable[tuple[str | None, Path, int | None, dict[str, Any]]]:
+        """``(file name in a directory cassette, file, index in the file, record)`` of each record."""
         if self.is_file_layout(path):
             if not path.is_file():
                 return
-            doc = _read_json(path)
+            doc = record.read(path)
             items = doc if isinstance(doc, list) else [doc]
             for i, rec in enumerate(items):
                 index = i if isinstance(doc, list) else None
                 if self._keep(rec, path, index):
-                    yield None, record.check(rec, os.fspath(path), index)
+                    yield None, path, index, record.check(rec, os.fspath(path), index)
             return
         try:
             # os.scandir: one system call for the listing, no Path object per entry.
@@ -129,13 +127,13 @@ class Persister:
         except (FileNotFoundError, NotADirectoryError):
             return
         for file in sorted((path / name for name in names), key=_order_key):
-            doc = _read_json(file)
+            doc = record.read(file)
             if isinstance(doc, list):
                 for i, rec in enumerate(doc):
                     if self._keep(rec, file, i):
-                        yield None, record.check(rec, os.fspath(file), i)
+                        yield None, file, i, record.check(rec, os.fspath(file), i)
             elif self._keep(doc, file, None):
-                yield file.name, record.check(doc, os.fspath(file), None)
+                yield file.name, file, None, record.check(doc, os.fspath(file), None)
 
     def _keep(self, rec: Any, path: Path, index: int | None) -> bool:
         if isinstance(rec, dict) and isinstance(rec.get("request"), dict) and not record.is_http(rec):
@@ -156,11 +154,11 @@ class Persister:
         path = Path(cassette_path)
         test_id = context.current_test_id()
         ids: record.IdMap = {}
-        entries: list[tuple[str | None, dict[str, Any], bool]] = []
+        entries: list[tuple[str | None, dict[str, Any] | Origin, bool]] = []
         for req, resp in zip(cassette_dict["requests"], cassette_dict["responses"], strict=True):
             origin = origin_of(resp)
             if origin is not None:
-                entries.append((origin.name, origin.record, True))
+                entries.append((origin.name, origin, True))
             elif self.compat is not None:
                 name, rec = llamastack.LlamaStackWriter(self.compat).record(req, resp, test_id=test_id)
                 entries.append((name, self.redactions.record(rec) if self.redactions else rec, False))
@@ -168,18 +166,20 @@ class Persister:
                 rec = to_record(req, resp, test_id=test_id, keep_headers=self.keep_response_headers, ids=ids)
                 entries.append((None, self.redactions.record(rec) if self.redactions else rec, False))
         if self.is_file_layout(path):
-            records = [rec for _, rec, _ in entries]
+            records = [_record(rec) for _, rec, _ in entries]
             for check in self.save_checks:
                 check([(path, rec) for rec in records])
             _write_if_changed(path, record.dumps(records, ascii_only=self._ascii))
             return
         planned = self._plan_directory(path, entries)
+        # A loaded file still in place is left alone: not read, not rewritten.
+        to_write = [
+            (file, _record(rec)) for file, rec, unchanged in planned if not (unchanged and file.exists())
+        ]
         for check in self.save_checks:
-            check([(file, rec) for file, rec, _ in planned])
+            check(to_write)
         path.mkdir(parents=True, exist_ok=True)
-        for file, rec, unchanged in planned:
-            if unchanged and file.exists():
-                continue
+        for file, rec in to_write:
             _write_if_changed(file, record.dumps(rec, ascii_only=self._ascii))
         keep = {file.name for file, _, _ in planned}
         for stale in path.glob("*.json"):
@@ -189,15 +189,15 @@ class Persister:
     def _plan_directory(
         self,
         path: Path,
-        entries: list[tuple[str | None, dict[str, Any], bool]],
-    ) -> list[tuple[Path, dict[str, Any], bool]]:
+        entries: list[tuple[str | None, dict[str, Any] | Origin, bool]],
+    ) -> list[tuple[Path, dict[str, Any] | Origin, bool]]:
         from .interactions import file_stem
 
         used: set[str] = set()
-        planned: list[tuple[Path, dict[str, Any], bool]] = []
+        planned: list[tuple[Path, dict[str, Any] | Origin, bool]] = []
         for name, rec, unchanged in entries:
             if name is None or name in used:
-                stem = file_stem(rec) if name is None else name[: -len(".json")]
+                stem = file_stem(_record(rec)) if name is None else name[: -len(".json")]
                 name, n = f"{stem}.json", 1
                 while name in used:
                     n += 1
@@ -208,25 +208,8 @@ class Persister:
         return planned
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise CassetteFormatError(path, None, "(file)", f"cannot be read: {err}") from err
-    try:
-        # pydantic-core parses the same values as json.loads, a third faster.
-        return pydantic_core.from_json(data)
-    except ValueError:
-        pass
-    # Parse again with the standard library: its errors point at the offending character.
-    try:
-        return json.loads(data)
-    except UnicodeDecodeError as err:
-        raise CassetteFormatError(path, None, "(file)", f"is not UTF-8 text: {err}") from err
-    except json.JSONDecodeError as err:
-        raise CassetteFormatError(
-            path, None, "(file)", f"is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"
-        ) from err
+def _record(entry: dict[str, Any] | Origin) -> dict[str, Any]:
+    return entry.record() if isinstance(entry, Origin) else entry
 
 
 def _write_if_changed(path: Path, text: str) -> None:

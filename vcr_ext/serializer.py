@@ -25,7 +25,7 @@ def serialize(cassette_dict: dict[str, Any]) -> str:
         response = interaction["response"]
         origin = origin_of(response)
         if origin is not None:
-            records.append(origin.record)
+            records.append(origin.record())
             continue
         req = interaction["request"]
         request = Request(req["method"], req["uri"], req.get("body"), {})

@@ -168,3 +168,14 @@ def test_loaded_responses_carry_their_origin(tmp_path: Path) -> None:
     _save(Persister(), tmp_path / "cas", _interaction("x"))
     _, responses = Persister().load_cassette(tmp_path / "cas")
     assert ORIGIN_KEY in responses[0]
+
+
+def test_written_files_are_ordinary_project_files(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    _save(Persister(), tmp_path / "cas", _interaction("x"))
+    (written,) = (tmp_path / "cas").iterdir()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~umask

@@ -34,6 +34,13 @@ Layout = Literal["auto", "directory", "file"]
 # raising stops the save (the secret scanner plugs in here).
 SaveCheck = Callable[[Sequence[tuple[Path, dict[str, Any]]]], None]
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
 _REPEAT = re.compile(r"^(?P<stem>.+)\.(?P<n>\d+)\.json$")
 
 
@@ -227,6 +234,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); a cassette is an ordinary file of the project.
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)

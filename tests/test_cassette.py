@@ -113,3 +113,37 @@ def test_lookup_cost_does_not_grow_with_the_cassette(tmp_path: Path, monkeypatch
         assert _ask(_question("q250")) == "A250"
     # vcrpy's scan would compare against every recorded request (hundreds of calls).
     assert len(keys) <= 4
+
+
+def _send(raw: bytes) -> str:
+    reply = httpx.post(
+        "http://127.0.0.1:9/v1/chat/completions", content=raw, headers={"content-type": "application/json"}
+    )
+    return str(reply.json()["choices"][0]["message"]["content"])
+
+
+def test_exact_bytes_play_first_then_the_canonical_form(tmp_path: Path) -> None:
+    first, second = {"model": "m", "n": 2}, {"n": 2, "model": "m"}  # canonically equal, other bytes
+    _write(tmp_path / "cas", [(first, "A"), (second, "B")])
+    second_bytes = b'{"n":2,"model":"m"}'
+    with vcr_ext.VCR(record_mode="none").use_cassette(str(tmp_path / "cas")):
+        assert _send(second_bytes) == "B"  # its own recording, though A comes first
+        assert _send(second_bytes) == "A"  # then the other canonical match
+
+
+def test_exact_bytes_need_no_canonical_form(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write(tmp_path / "cas", [(_question("q"), "A")])
+    calls: list[int] = []
+    original = matchers.canonical_body.key
+
+    def counting_key(request: Any) -> Any:
+        calls.append(1)
+        return original(request)
+
+    monkeypatch.setattr(matchers.canonical_body, "key", counting_key)
+    with vcr_ext.VCR(record_mode="none").use_cassette(str(tmp_path / "cas")):
+        assert _send(json.dumps(_question("q"), separators=(",", ":")).encode()) == "A"
+        assert calls == []
+        with pytest.raises(CannotOverwriteExistingCassetteException):
+            _send(b'{"model":"gpt-4o","messages":[]}')
+    assert calls  # a body that no recording has byte for byte is compared canonically

@@ -1,13 +1,19 @@
-"""A vcrpy Cassette that finds a request's responses with one dict lookup.
+"""A vcrpy Cassette that finds a request's responses with dict lookups instead of a scan.
 
 This is the one place vcr_ext steps past vcrpy's public extension points, and why:
 vcrpy's ``Cassette`` tries every matcher against every recorded request for each
 request it plays (twice: once to ask whether it can play, once to play), which makes a
 test's replay cost grow with the size of its cassette. When every matcher in
 ``match_on`` is an equality of a key (ours, and vcrpy's ``method``/``host``/``path``/...),
-the cassette keeps ``key -> [interaction indices]`` and looks the request up instead.
+the cassette keeps ``key -> [interaction positions]`` and looks the request up instead.
 Any other matcher (a user's own function) falls back to vcrpy's scan unchanged.
 Everything else, record modes, play counts, saving, is vcrpy's own code.
+
+With the ``canonical_body`` matcher, a request is first looked up by its exact body
+bytes, which is what a client replaying a recording sends in nearly every case, so the
+canonical form of a body (the costly key) is computed only when no recording has the
+very same bytes. A request thus plays the first unplayed recording with its exact
+bytes, and failing that the first with its canonical form.
 """
 
 from __future__ import annotations
@@ -18,7 +24,18 @@ from typing import Any
 from vcr.cassette import Cassette
 from vcr.request import Request
 
-from .matchers import KeyFunction, key_function, similarity
+from .matchers import KeyFunction, canonical_body, key_function, similarity
+
+Key = tuple[Hashable, ...]
+
+
+def _exact_body(request: Request) -> Hashable:
+    body = request._body
+    if body is None or isinstance(body, bytes):
+        return body
+    # A stub handed over chunks or an object (aiohttp's json=): only its canonical form
+    # compares, so the exact key is one nothing else equals.
+    return object()
 
 
 class IndexedCassette(Cassette):  # type: ignore[misc]
@@ -30,17 +47,40 @@ class IndexedCassette(Cassette):  # type: ignore[misc]
         self._key_functions: list[KeyFunction] | None = (
             None if any(k is None for k in keys) else [k for k in keys if k is not None]
         )
-        self._index: dict[tuple[Hashable, ...], list[int]] = {}
+        # The cheap keys (method, route, ...); the body's exact bytes or canonical form come last.
+        self._cheap = [key_function(m) for m in self._match_on if m is not canonical_body]
+        self._canonical = canonical_body in self._match_on
+        self._exact: dict[Key, list[int]] = {}
+        self._by_canonical: dict[Key, list[int]] | None = None
 
-    def _key(self, request: Request) -> tuple[Hashable, ...]:
+    def _key(self, request: Request) -> Key:
         assert self._key_functions is not None
         return tuple(k(request) for k in self._key_functions)
+
+    def _cheap_key(self, request: Request) -> Key:
+        return tuple(k(request) for k in self._cheap if k is not None)
+
+    def _exact_key(self, request: Request) -> Key:
+        if not self._canonical:
+            return self._key(request)
+        return (*self._cheap_key(request), _exact_body(request))
+
+    def _canonical_index(self) -> dict[Key, list[int]]:
+        if self._by_canonical is None:
+            self._by_canonical = {}
+            for position, (request, _) in enumerate(self.data):
+                self._by_canonical.setdefault(self._key(request), []).append(position)
+        return self._by_canonical
 
     def append(self, request: Request, response: dict[str, Any]) -> None:
         position = len(self.data)
         super().append(request, response)
-        if self._key_functions is not None and len(self.data) > position:
-            self._index.setdefault(self._key(self.data[position][0]), []).append(position)
+        if self._key_functions is None or len(self.data) == position:
+            return
+        stored = self.data[position][0]
+        self._exact.setdefault(self._exact_key(stored), []).append(position)
+        if self._by_canonical is not None:
+            self._by_canonical.setdefault(self._key(stored), []).append(position)
 
     def _responses(self, request: Request) -> Iterator[tuple[int, dict[str, Any]]]:
         if self._key_functions is None:
@@ -49,8 +89,15 @@ class IndexedCassette(Cassette):  # type: ignore[misc]
         filtered = self._before_record_request(request)
         if not filtered:
             return
-        for position in self._index.get(self._key(filtered), ()):
+        exact = self._exact.get(self._exact_key(filtered), [])
+        for position in exact:
             yield position, self.data[position][1]
+        if not self._canonical:
+            return
+        # Only reached when no exact recording was left to play.
+        for position in self._canonical_index().get(self._key(filtered), ()):
+            if position not in exact:
+                yield position, self.data[position][1]
 
     def find_requests_with_most_matches(self, request: Request) -> list[tuple[Request, list[str], list[Any]]]:
         """vcrpy's closest recorded requests, the most alike body first (for the miss message)."""

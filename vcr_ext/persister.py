@@ -34,6 +34,7 @@ Layout = Literal["auto", "directory", "file"]
 # raising stops the save (the secret scanner plugs in here).
 SaveCheck = Callable[[Sequence[tuple[Path, dict[str, Any]]]], None]
 
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -70,3 +70,39 @@ def test_sse_stream_records_and_replays(tmp_path: Path, call: Callable[[str], tu
     (written,) = (tmp_path / "cas").glob("*.json")
     assert "sk-http-libraries-key" not in written.read_text()
     assert json.loads(written.read_text())["response"]["is_streaming"] is True
+
+
+def test_compressed_responses_are_stored_decoded_and_replayed(tmp_path: Path) -> None:
+    import gzip
+
+    import openai
+
+    completion = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "squeezed"}, "finish_reason": "stop"}
+        ],
+    }
+    cassette = str(tmp_path / "cas")
+    with FakeOpenAIServer() as server, vcr_ext.VCR(record_mode="once").use_cassette(cassette):
+        server.enqueue(
+            "POST",
+            "/v1/chat/completions",
+            headers=[("content-type", "application/json"), ("content-encoding", "gzip")],
+            body=gzip.compress(json.dumps(completion).encode()),
+        )
+        client = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+        live = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+    (written,) = (tmp_path / "cas").glob("*.json")
+    rec = json.loads(written.read_text())
+    assert rec["response"]["body"]["__data__"]["choices"][0]["message"]["content"] == "squeezed"
+    assert "content-encoding" not in rec["response"]["headers"]
+    replay_client = openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="sk-test", max_retries=0)
+    with vcr_ext.VCR(record_mode="none").use_cassette(cassette):
+        replayed = replay_client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert replayed.choices[0].message.content == live.choices[0].message.content == "squeezed"

@@ -113,8 +113,9 @@ def defaults(**overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "persister": persister,
         "match_on": DEFAULT_MATCH_ON,
-        # The body is typed from decoded JSON; a gzip body would be stored as opaque bytes.
-        "decode_compressed_response": True,
+        # The persister decodes a compressed body itself when it writes the record;
+        # vcrpy's filter would also run, for nothing, on every interaction loaded.
+        "decode_compressed_response": False,
         "path_transformer": path_transformer,
         "skip_patchers": absent_patchers(),
     }

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import base64
-import gzip
 import http
 import json
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from vcr.filters import AVAILABLE_DECOMPRESSORS
 from vcr.request import Request
 
 from . import canonical, codec, llamastack, record, scrub, sdk_types
@@ -193,17 +192,14 @@ def _header_values(headers: Mapping[str, Any], name: str) -> list[str]:
 
 
 def _decoded(raw: bytes, encodings: Iterable[str]) -> bytes | None:
-    """The body with its content-encoding undone, or ``None`` for an encoding we cannot undo."""
+    """The body with its content-encoding undone by vcrpy's decompressors; ``None`` for an unknown one."""
     for encoding in reversed([e.strip().lower() for e in encodings if e.strip()]):
-        if encoding == "gzip":
-            raw = gzip.decompress(raw)
-        elif encoding == "deflate":
-            try:
-                raw = zlib.decompress(raw)
-            except zlib.error:
-                raw = zlib.decompress(raw, -zlib.MAX_WBITS)
-        elif encoding != "identity":
+        if encoding == "identity":
+            continue
+        decompress = AVAILABLE_DECOMPRESSORS.get(encoding)
+        if decompress is None:
             return None
+        raw = decompress(raw)
     return raw
 
 

@@ -36,9 +36,22 @@ class KeyedMatcher:
         return f"<vcr_ext matcher {self.__name__}>"
 
 
+_ROUTE_MEMO = "_vcr_ext_route"
+
+
 def route_key(request: Request) -> str:
-    """The API route (``/v1/chat/completions``) and meaningful query of a request, whatever its base URL."""
-    return canonical.route_key(request.uri)
+    """The API route (``/v1/chat/completions``) and meaningful query of a request, whatever its base URL.
+
+    Remembered on the request for its current URL: a replayed request is looked up
+    twice, and vcrpy's copies of it keep the memo.
+    """
+    uri = request._uri
+    memo = request.__dict__.get(_ROUTE_MEMO)
+    if memo is not None and memo[0] is uri:
+        return str(memo[1])
+    key = canonical.route_key(uri)
+    request.__dict__[_ROUTE_MEMO] = (uri, key)
+    return key
 
 
 def canonical_value(request: Request) -> Any:

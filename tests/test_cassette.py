@@ -98,16 +98,23 @@ def test_a_matcher_without_a_key_falls_back_to_vcrpys_scan(tmp_path: Path) -> No
     assert calls  # the custom matcher was consulted
 
 
-def test_lookup_cost_does_not_grow_with_the_cassette(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _write(tmp_path / "cas", [(_question(f"q{i}"), f"A{i}") for i in range(300)])
-    keys: list[int] = []
+@pytest.fixture
+def canonical_keys(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per canonical body key computed while the test runs."""
+    calls: list[int] = []
     original = matchers.canonical_body.key
 
     def counting_key(request: Any) -> Any:
-        keys.append(1)
+        calls.append(1)
         return original(request)
 
     monkeypatch.setattr(matchers.canonical_body, "key", counting_key)
+    return calls
+
+
+def test_lookup_cost_does_not_grow_with_the_cassette(tmp_path: Path, canonical_keys: list[int]) -> None:
+    _write(tmp_path / "cas", [(_question(f"q{i}"), f"A{i}") for i in range(300)])
+    keys = canonical_keys
     with vcr_ext.VCR(record_mode="none").use_cassette(str(tmp_path / "cas")):
         keys.clear()
         assert _ask(_question("q250")) == "A250"
@@ -131,16 +138,9 @@ def test_exact_bytes_play_first_then_the_canonical_form(tmp_path: Path) -> None:
         assert _send(second_bytes) == "A"  # then the other canonical match
 
 
-def test_exact_bytes_need_no_canonical_form(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_exact_bytes_need_no_canonical_form(tmp_path: Path, canonical_keys: list[int]) -> None:
     _write(tmp_path / "cas", [(_question("q"), "A")])
-    calls: list[int] = []
-    original = matchers.canonical_body.key
-
-    def counting_key(request: Any) -> Any:
-        calls.append(1)
-        return original(request)
-
-    monkeypatch.setattr(matchers.canonical_body, "key", counting_key)
+    calls = canonical_keys
     with vcr_ext.VCR(record_mode="none").use_cassette(str(tmp_path / "cas")):
         assert _send(json.dumps(_question("q"), separators=(",", ":")).encode()) == "A"
         assert calls == []

@@ -17,7 +17,7 @@ import vcr_ext
 from vcr_ext.demo.server import FakeOpenAIServer
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello there"}], "stream": True}
-HEADERS = {"authorization": "Bearer sk-http-libraries-key", "content-type": "application/json"}
+HEADERS = {"authorization": "Bearer sk-fake-http-libraries-key", "content-type": "application/json"}
 
 
 def _with_requests(base: str) -> tuple[int, str, str]:
@@ -68,7 +68,7 @@ def test_sse_stream_records_and_replays(tmp_path: Path, call: Callable[[str], tu
     assert _events(replayed[2]) == _events(live[2])
     assert len(_events(live[2])) > 3
     (written,) = (tmp_path / "cas").glob("*.json")
-    assert "sk-http-libraries-key" not in written.read_text()
+    assert "sk-fake-http-libraries-key" not in written.read_text()
     assert json.loads(written.read_text())["response"]["is_streaming"] is True
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from ..demo.server import FakeOpenAIServer
 
 SUITE = Path(__file__).resolve().parent.parent / "demo" / "example_suite"
-DEMO_KEY = "sk-demo-0000000000000000000000000000"
+DEMO_KEY = "sk-fake-demo-00000000000000000000000"
 
 
 def add_parser(sub: Any) -> None:

@@ -76,6 +76,30 @@ def test_new_episodes_adds_and_rewrite_replaces(
     assert len(rewritten) == 1 and set(rewritten) <= both - first
 
 
+@pytest.mark.parametrize("asked_by", ["vcr_config", "mark"])
+def test_rewrite_asked_by_vcr_config_or_mark_replaces(
+    asked_by: str, suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _run(suite, "--record-mode=once").assert_outcomes(passed=1)
+    first = set(_records(suite))
+    monkeypatch.setenv("QUESTION", "Something else?")
+    if asked_by == "vcr_config":
+        suite.makeconftest(
+            "import pytest\n"
+            "@pytest.fixture(scope='module')\n"
+            "def vcr_config():\n"
+            "    return {'record_mode': 'rewrite'}\n"
+        )
+    else:
+        suite.makepyfile(
+            test_llm=TEST_MODULE.replace("@pytest.mark.vcr", "@pytest.mark.vcr(record_mode='rewrite')")
+        )
+    _run(suite).assert_outcomes(passed=1)
+    rewritten = set(_records(suite))
+    # Only the new question's recording is left: the old one was dropped, not kept beside it.
+    assert len(rewritten) == 1 and not rewritten & first
+
+
 def test_once_with_an_existing_cassette_refuses_a_new_request(
     suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,6 +16,7 @@ test's node id, which records carry as ``test_id``.
 from __future__ import annotations
 
 from collections.abc import Generator
+from contextvars import ContextVar
 from typing import Any
 
 import pytest
@@ -23,6 +24,10 @@ import pytest
 from .context import set_current_test_id
 
 INI_OPTION = "vcr_ext"
+
+# Whether the test whose ``vcr`` fixture is being set up asked for --record-mode=rewrite,
+# from the command line, its ``vcr_config`` or a ``vcr`` mark.
+_rewrite_requested: ContextVar[bool | None] = ContextVar("vcr_ext_rewrite_requested", default=None)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,6 +49,35 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         set_current_test_id(previous)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, None, None]:
+    # pytest-recording turns "rewrite" into "new_episodes" before its configure hook sees
+    # the VCR, so the mode the test asked for is read here, where the fixture starts.
+    if fixturedef.argname != "vcr" or not request.config.getini(INI_OPTION):
+        yield
+        return
+    token = _rewrite_requested.set(_asks_rewrite(request))
+    try:
+        yield
+    finally:
+        _rewrite_requested.reset(token)
+
+
+def _asks_rewrite(request: pytest.FixtureRequest) -> bool:
+    """The record mode as pytest-recording merges it: marks over ``vcr_config`` over the option."""
+    mode = request.config.getoption("--record-mode", None)
+    config = request.getfixturevalue("vcr_config")
+    mode = config.get("record_mode", mode) if isinstance(config, dict) else mode
+    # Marks closest to the test come first in iter_markers and win.
+    for mark in request.node.iter_markers(name="vcr"):
+        if "record_mode" in mark.kwargs:
+            mode = mark.kwargs["record_mode"]
+            break
+    return bool(mode == "rewrite")
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
     """pytest-recording's hook, called with the ``vcr.VCR`` it built for a test."""
@@ -54,10 +88,9 @@ def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
     register(vcr)
     if not config.getini(INI_OPTION):
         return
-    # pytest-recording implements --record-mode=rewrite by deleting "<name>.yaml" and
-    # recording in new_episodes mode; a directory cassette needs the persister to do it.
-    VCR.adopt(
-        vcr,
-        extra_paths=getattr(vcr.persister, "extra_paths", ()),
-        rewrite=config.getoption("--record-mode", None) == "rewrite",
-    )
+    # pytest-recording implements rewrite by deleting "<name>.yaml" and recording in
+    # new_episodes mode; a directory cassette needs the persister to do it.
+    rewrite = _rewrite_requested.get()
+    if rewrite is None:
+        rewrite = config.getoption("--record-mode", None) == "rewrite"
+    VCR.adopt(vcr, extra_paths=getattr(vcr.persister, "extra_paths", ()), rewrite=rewrite)

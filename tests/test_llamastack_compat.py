@@ -122,7 +122,7 @@ def _rerecord(case: conformance.Case, tmp_path: Path) -> tuple[dict[str, Any], P
     previous = context.set_current_test_id(rec.get("test_id"))
     try:
         with vcr_ext.VCR(record_mode="all", compat=_variant(rec)).use_cassette(str(tmp_path / "out")):
-            result = conformance._resolve(client, call.method)(**call.kwargs)
+            result = conformance.resolve(client, call.method)(**call.kwargs)
             if call.stream:
                 list(result)
     finally:

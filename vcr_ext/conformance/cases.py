@@ -1,0 +1,209 @@
+"""The cases of a conformance run: each recording of a folder, what it is, which client call replays it."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .. import canonical
+from ..interactions import apply_id_mapping
+
+CORPUS_NAME = "llama-stack-2025-10"
+
+# Modes of one replay.
+SYNC, ASYNC, HELPER, ASYNC_HELPER = "sync", "async", "helper", "async-helper"
+MODES = (SYNC, ASYNC, HELPER, ASYNC_HELPER)
+# How the report names them: the helper is ``client.chat.completions.stream()``.
+LABELS = {SYNC: "sync", ASYNC: "async", HELPER: "stream()", ASYNC_HELPER: "async stream()"}
+
+_EXACT_HOSTS = {
+    "api.openai.com": "openai",
+    "api.together.xyz": "together",
+    "api.fireworks.ai": "fireworks",
+    "api.cerebras.ai": "cerebras",
+    "integrate.api.nvidia.com": "nvidia",
+    "generativelanguage.googleapis.com": "gemini",
+}
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "0.0.0.0", "::1"})
+_LOCAL_PORTS = {11434: "ollama", 8000: "vllm", 8080: "vllm"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One recording and the client call that replays it.
+
+    ``endpoint`` is the route the record names (as recorded, quirks included);
+    ``kind`` what the record really is (``chat-stream``, ``ollama-embed``, ...);
+    ``client_call`` the SDK method that replays it (``openai.chat.completions.create``);
+    ``skip_reason`` why it is not replayed, ``None`` if it is.
+    """
+
+    path: Path
+    provider: str
+    endpoint: str
+    kind: str
+    client_call: str
+    skip_reason: str | None = None
+    name: str = ""
+    has_tool_calls: bool = False
+
+    @property
+    def sdk(self) -> str:
+        """``"openai"``, ``"ollama"``, or ``""`` for a case no client replays."""
+        return self.client_call.split(".", 1)[0] if self.client_call else ""
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The replay modes that apply: sync, async, and ``stream()`` for chat streams with tool calls."""
+        if self.skip_reason is not None:
+            return (SYNC,)
+        modes = [SYNC, ASYNC] if self.sdk in ("openai", "ollama") else [SYNC]
+        if self.kind == "chat-stream" and self.has_tool_calls and self.sdk == "openai":
+            modes += [HELPER, ASYNC_HELPER]
+        return tuple(modes)
+
+
+def load_record(path: Path) -> Any:
+    """One recording as llama-stack's reader sees it (``id_normalization_mapping`` applied).
+
+    A client replaying such a recording only ever saw the normalized ids (``file-1``), so
+    the call it makes carries those, not the real ids the file holds.
+    """
+    with path.open("rb") as f:
+        record = json.load(f)
+    return apply_id_mapping(record) if isinstance(record, dict) else record
+
+
+def provider_of(url: str) -> str:
+    """The provider a recorded URL was sent to (``openai``, ``ollama``, ``vllm``, ...)."""
+    if "databricks" in url:
+        return "databricks"
+    parts = urlsplit(url if "://" in url else "http://" + url)
+    host = (parts.hostname or "").lower()
+    if host in _EXACT_HOSTS:
+        return _EXACT_HOSTS[host]
+    if host.endswith(".azure.com"):
+        return "azure"
+    if host in _LOCAL_HOSTS:
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if port in _LOCAL_PORTS:
+            return _LOCAL_PORTS[port]
+    return host or "unknown"
+
+
+def _has_tool_calls(response: Any) -> bool:
+    chunks = response.get("body") if isinstance(response, dict) else None
+    if not isinstance(chunks, list):
+        return False
+    for chunk in chunks:
+        data = chunk.get("__data__") if isinstance(chunk, dict) else None
+        for choice in (data or {}).get("choices") or []:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if isinstance(delta, dict) and delta.get("tool_calls"):
+                return True
+    return False
+
+
+def _openai_kind(route: str, body: dict[str, Any], stream: bool) -> tuple[str, str]:
+    suffix = "-stream" if stream else ""
+    if route in ("/v1/chat/completions", "/v1/completions") and "messages" in body:
+        return "chat" + suffix, "openai.chat.completions.create"
+    if route == "/v1/completions":
+        return "completion" + suffix, "openai.completions.create"
+    if route == "/v1/embeddings":
+        return "embeddings", "openai.embeddings.create"
+    if route == "/v1/models":
+        return "models", "openai.models.list"
+    return "", ""
+
+
+def _ollama_kind(route: str, body: dict[str, Any], stream: bool) -> tuple[str, str]:
+    suffix = "-stream" if stream else ""
+    if route == "/api/generate":
+        return "ollama-generate" + suffix, "ollama.generate"
+    if route == "/api/chat":
+        return "ollama-chat" + suffix, "ollama.chat"
+    if route == "/api/embed" or (route == "/api/embeddings" and "input" in body):
+        # llama-stack's /api/embeddings records are embed() calls (body has input).
+        return "ollama-embed", "ollama.embed"
+    if route == "/api/embeddings":
+        return "ollama-embeddings", "ollama.embeddings"
+    if route == "/api/ps":
+        return "ollama-ps", "ollama.ps"
+    if route == "/api/tags":
+        return "ollama-tags", "ollama.list"
+    return "", ""
+
+
+@functools.cache
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def classify(record: Any) -> tuple[str, str, str, str | None]:
+    """``(endpoint, kind, client_call, skip_reason)`` of one parsed record."""
+    request = record.get("request") if isinstance(record, dict) else None
+    if not isinstance(request, dict):
+        return "", "invalid", "", "not a recording: no request object"
+    if not ("url" in request or "endpoint" in request or "method" in request):
+        what = f"{request.get('provider', '?')}.{request.get('tool_name', '?')}"
+        return "(tool)", "tool-invocation", "", f"tool-invocation record ({what}): not an HTTP interaction"
+    url = str(request.get("url") or request.get("endpoint") or "")
+    endpoint = str(request.get("endpoint") or urlsplit(url).path)
+    route = canonical.route(endpoint)
+    body = request.get("body")
+    body = body if isinstance(body, dict) else {}
+    response = record.get("response")
+    streaming = bool(body.get("stream")) or bool(isinstance(response, dict) and response.get("is_streaming"))
+    make = _ollama_kind if route.startswith("/api/") else _openai_kind
+    kind, call = make(route, body, streaming)
+    if not kind:
+        return endpoint, "unknown", "", f"no client call known for route {route}"
+    sdk = call.split(".", 1)[0]
+    if not _installed(sdk):
+        return endpoint, kind, call, f"the {sdk} client is not installed"
+    return endpoint, kind, call, None
+
+
+def discover(root: Path) -> list[Case]:
+    """Every ``*.json`` recording under ``root``, classified, in path order."""
+    root = Path(root)
+    cases = []
+    for path in sorted(p for p in root.rglob("*.json") if not p.name.startswith(".")):
+        name = path.relative_to(root).as_posix()
+        try:
+            record = load_record(path)
+        except (OSError, ValueError) as err:
+            reason = f"unreadable: {type(err).__name__}: {first_line(str(err))}"
+            cases.append(Case(path, "unknown", "", "invalid", "", reason, name))
+            continue
+        endpoint, kind, call, skip = classify(record)
+        request = record.get("request") if isinstance(record, dict) else None
+        url = str(request.get("url") or "") if isinstance(request, dict) else ""
+        provider = provider_of(url) if url else (str(request.get("provider")) if request else "unknown")
+        tools = kind == "chat-stream" and _has_tool_calls(record.get("response"))
+        cases.append(Case(path, provider, endpoint, kind, call, skip, name, tools))
+    return cases
+
+
+def first_line(text: str) -> str:
+    """The first non-blank line of ``text``, stripped."""
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def default_root() -> Path:
+    """``$VCR_EXT_CORPUS/llama-stack-2025-10`` (``$VCR_EXT_CORPUS`` defaults to ``../shared/corpus``)."""
+    base = os.environ.get("VCR_EXT_CORPUS") or str(Path.cwd().parent / "shared" / "corpus")
+    return Path(base) / CORPUS_NAME

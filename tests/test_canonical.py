@@ -23,6 +23,15 @@ from vcr_ext import canonical
         ("/chat/completions", "/v1/chat/completions"),
         ("https://api.openai.com/v1/models/gpt-4o", "/v1/models/gpt-4o"),
         ("https://api.openai.com/v1/responses/resp_1/input_items", "/v1/responses/resp_1/input_items"),
+        (
+            "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/endpoints/openapi"
+            "/chat/completions",
+            "/v1/chat/completions",
+        ),
+        ("https://gateway.ai.cloudflare.com/v1/acct/gw/openai/embeddings", "/v1/embeddings"),
+        ("https://generativelanguage.googleapis.com/v1beta/openai/chat/completions", "/v1/chat/completions"),
+        ("https://openrouter.ai/api/v1/chat/completions", "/v1/chat/completions"),
+        ("https://api.openai.com/v1/organization/projects", "/v1/organization/projects"),
         ("http://h/v1", "/v1"),
         ("http://h/health", "/health"),
     ],

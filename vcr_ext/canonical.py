@@ -81,11 +81,22 @@ def route(url_or_path: str) -> str:
             return "/" + "/".join(segments[at:])
     if "v1" in segments:
         last = len(segments) - 1 - segments[::-1].index("v1")
-        return "/v1/" + "/".join(segments[last + 1 :]) if last + 1 < len(segments) else "/v1"
+        rest = segments[last + 1 :]
+        # A gateway's own path after its v1 (Vertex AI's /v1/projects/<p>/.../openapi,
+        # Cloudflare's /v1/<account>/<gateway>/openai) ends where the OpenAI route starts.
+        if rest and rest[0] not in OPENAI_RESOURCES:
+            rest = _from_first_resource(rest) or rest
+        return "/v1/" + "/".join(rest) if rest else "/v1"
+    rest = _from_first_resource(segments)
+    return "/v1/" + "/".join(rest) if rest else "/" + "/".join(segments)
+
+
+def _from_first_resource(segments: list[str]) -> list[str]:
+    """``segments`` from the first OpenAI resource name on; empty if there is none."""
     for at, segment in enumerate(segments):
         if segment in OPENAI_RESOURCES:
-            return "/v1/" + "/".join(segments[at:])
-    return "/" + "/".join(segments)
+            return segments[at:]
+    return []
 
 
 def is_secret_parameter(name: str) -> bool:

@@ -34,6 +34,8 @@ def _run(case: Case, *, asynchronous: bool = False, helper: bool = False) -> Non
     if case.skip_reason is not None:
         pytest.skip(case.skip_reason)
     outcome = conformance.replay(case, asynchronous=asynchronous, helper=helper)
+    if outcome.skipped:
+        pytest.skip(outcome.detail)
     assert outcome.ok, f"{case.name} ({case.kind}, {case.provider}, {case.client_call}): {outcome.detail}"
 
 
@@ -54,6 +56,18 @@ if CASES:
     @pytest.mark.parametrize("case", _params([c for c in CASES if ASYNC_HELPER in c.modes]))
     def test_async_stream_helper(case: Case) -> None:
         _run(case, asynchronous=True, helper=True)
+
+    def test_a_helper_call_the_sdk_refuses_is_reported_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+        import openai
+
+        def refuse(self: object, **kwargs: object) -> None:
+            raise ValueError("`get_weather` is not strict")
+
+        monkeypatch.setattr(openai.resources.chat.completions.Completions, "stream", refuse)
+        case = next(c for c in CASES if HELPER in c.modes)
+        outcome = conformance.replay(case, helper=True)
+        assert outcome.skipped and not outcome.ok
+        assert "refuses the recorded arguments" in outcome.detail and "is not strict" in outcome.detail
 
 else:
 

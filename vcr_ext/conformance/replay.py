@@ -111,6 +111,23 @@ def skipped(case: Case, mode: str) -> Outcome:
     return Outcome(case, False, case.skip_reason or "", mode, skipped=True)
 
 
+def _helper(method: Any, call: Call) -> tuple[Any, str | None]:
+    """``(the stream() manager, None)``, or ``(None, why)`` if the SDK refuses the arguments.
+
+    Making the manager sends nothing. Some SDK versions check the tools there (openai
+    2.x's async ``stream()`` takes only ``strict`` function tools, its sync twin and 3.x
+    take any): a call the installed SDK refuses before any request is not a replay to
+    judge, and the report says so instead of counting it as passed or failed.
+    """
+    try:
+        return method(**call.kwargs), None
+    except ValueError as exc:
+        return (
+            None,
+            f"the installed SDK's {call.method}() refuses the recorded arguments before sending: {exc}",
+        )
+
+
 def replay(case: Case, *, asynchronous: bool = False, helper: bool = False) -> Outcome:
     """Replay one case through its SDK client inside the cassette and compare with the record."""
     mode = (ASYNC_HELPER if asynchronous else HELPER) if helper else ASYNC if asynchronous else SYNC
@@ -123,9 +140,12 @@ def replay(case: Case, *, asynchronous: bool = False, helper: bool = False) -> O
         call = build_call(case, record, helper=helper)
         client = CLIENTS.sync(case.sdk)
         method = resolve(client, call.method)
+        manager, refused = _helper(method, call) if helper else (None, None)
+        if refused is not None:
+            return Outcome(case, False, refused, mode, skipped=True)
         with _vcr().use_cassette(str(case.path)):
-            if helper:
-                with method(**call.kwargs) as stream:
+            if manager is not None:
+                with manager as stream:
                     stream.until_done()
                     return _compare_tools(case, mode, record, stream.get_final_completion())
             replayed = _collect(method(**call.kwargs), call, case)
@@ -146,9 +166,12 @@ async def replay_async(case: Case, *, helper: bool = False, clients: dict[str, A
         if case.sdk not in clients:
             clients[case.sdk] = make_client(case.sdk, asynchronous=True)
         method = resolve(clients[case.sdk], call.method)
+        manager, refused = _helper(method, call) if helper else (None, None)
+        if refused is not None:
+            return Outcome(case, False, refused, mode, skipped=True)
         with _vcr().use_cassette(str(case.path)):
-            if helper:
-                async with method(**call.kwargs) as stream:
+            if manager is not None:
+                async with manager as stream:
                     await stream.until_done()
                     return _compare_tools(case, mode, record, await stream.get_final_completion())
             replayed = await _acollect(method(**call.kwargs), call, case)

@@ -71,20 +71,23 @@ def _tally(run: Run, key: Callable[[Case], str]) -> dict[str, Counter[str]]:
     for o in run.outcomes:
         if not o.skipped:
             table[key(o.case)][f"{o.mode} {'pass' if o.ok else 'FAIL'}"] += 1
+        elif o.case.skip_reason is None:
+            # A recording replayed in some modes and not in this one (the SDK refused the call).
+            table[key(o.case)][f"{o.mode} skip"] += 1
     return table
 
 
 def _cells(row: Counter[str]) -> list[str]:
     cells = [str(row["recordings"]), str(row["skipped"])]
     for mode in MODES:
-        passed, failed = row[f"{mode} pass"], row[f"{mode} FAIL"]
-        cells.append(f"{passed}/{failed}" if passed or failed else "-")
+        passed, failed, skipped = row[f"{mode} pass"], row[f"{mode} FAIL"], row[f"{mode} skip"]
+        cells.append(f"{passed}/{failed}/{skipped}" if passed or failed or skipped else "-")
     return cells
 
 
 def _table(title: str, table: dict[str, Counter[str]]) -> list[str]:
-    """One table: a row per key, columns recordings, skipped and ``passed/failed`` per replay mode."""
-    headers = ["recordings", "skipped", *(f"{LABELS[mode]} ok/fail" for mode in MODES)]
+    """One table: a row per key, columns recordings, skipped and ``passed/failed/skipped`` per replay mode."""
+    headers = ["recordings", "skipped", *(f"{LABELS[mode]} ok/fail/skip" for mode in MODES)]
     width = max([len(title), *map(len, table), len("total")]) + 2
     total: Counter[str] = Counter()
     rows = []
@@ -120,7 +123,13 @@ def render(run: Run) -> str:
         lines += [*_table(title, _tally(run, key)), ""]
     skipped = [o for o in run.outcomes if o.skipped]
     lines.append(f"skipped: {len(skipped)}")
-    lines += [f"  {o.case.name}: {o.detail}" for o in skipped]
+    # A recording skipped as a whole is named once; one skipped in a single mode names the mode.
+    lines += [
+        f"  {o.case.name}: {o.detail}"
+        if o.case.skip_reason
+        else f"  {o.case.name} [{LABELS[o.mode]}]: {o.detail}"
+        for o in skipped
+    ]
     failures = run.failures
     passed = sum(1 for o in run.outcomes if o.ok)
     lines += ["", f"replays passed: {passed}, failed: {len(failures)}, skipped: {len(skipped)}"]

@@ -151,7 +151,8 @@ def to_interaction(
     req, resp = rec_for_wire["request"], rec_for_wire["response"]
     url = req.get("url") or req["endpoint"]
     recorded_route = canonical.route(req.get("endpoint") or url)
-    method, route, body = llamastack.wire_request(req["method"], recorded_route, req.get("body"))
+    body = llamastack.recorded_body(req)
+    method, route, body = llamastack.wire_request(req["method"], recorded_route, body)
     if route != recorded_route:
         parts = urlsplit(url)
         url = urlunsplit((parts.scheme, parts.netloc, route, parts.query, ""))
@@ -160,6 +161,7 @@ def to_interaction(
     if not u.is_raw:
         # The loader already holds the parsed body: spare the matcher a parse.
         request.__dict__[_BODY_MEMO] = _BodyMemo(request._body, True, body)
+    resp = llamastack.wire_response(resp, route)
     stored = StoredBody(resp["body"], resp.get("is_streaming", False), resp.get("sse_done"))
     # A record with headers was captured from the wire by vcr_ext and replays exactly as
     # it was; one without (llama-stack's) holds re-dumped SDK objects, which get the

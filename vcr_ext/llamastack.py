@@ -59,6 +59,74 @@ def wire_request(method: str, route: str, body: Any) -> tuple[str, str, Any]:
     return method, route, body
 
 
+def recorded_body(request: Mapping[str, Any]) -> Any:
+    """The request body of a record: ``body``, or ``payload`` in the later recorder's raw HTTP records."""
+    # Its aiohttp records (rerank requests to vLLM/NVIDIA) hold {url, method, payload}.
+    return request["body"] if "body" in request else request.get("payload")
+
+
+def not_replayable(rec: Mapping[str, Any]) -> str | None:
+    """Why a record has no HTTP response to replay (a tool call, a client-side exception), or ``None``."""
+    request = rec.get("request")
+    if isinstance(request, Mapping) and not record.is_http(dict(rec)):
+        what = f"{request.get('provider', '?')}.{request.get('tool_name', '?')}"
+        return f"tool-invocation record ({what}): not an HTTP interaction, nothing to replay over HTTP"
+    response = rec.get("response")
+    if not isinstance(response, Mapping) or not response.get("is_exception") or response.get("is_streaming"):
+        return None
+    if _error_status(response) is None:
+        data = response.get("exception_data")
+        kind = data.get("type", "Exception") if isinstance(data, Mapping) else "Exception"
+        message = str(response.get("exception_message") or "")[:200]
+        return f"records a client-side exception ({kind}: {message}), not an HTTP response"
+    return None
+
+
+def wire_response(response: Mapping[str, Any], route: str) -> Mapping[str, Any]:
+    """The response of a record as vcr_ext stores one: a recorded exception becomes what the wire said.
+
+    The later recorder stores a failed call as ``is_exception`` with the exception's data
+    instead of a body. A provider's HTTP error (``exception_data.status_code``) replays as
+    that status and error body, so the SDK raises the same class with the same message;
+    a stream that failed midway replays its chunks, then an error event.
+    """
+    if not response.get("is_exception"):
+        return response
+    error = _error_body(response, route)
+    if response.get("is_streaming"):
+        chunks = response.get("body")
+        body = [*(chunks if isinstance(chunks, list) else []), error]
+        return {"body": body, "is_streaming": True, "sse_done": False}
+    return {"body": error, "is_streaming": False, "status": _error_status(response) or 500}
+
+
+def _error_status(response: Mapping[str, Any]) -> int | None:
+    data = response.get("exception_data")
+    status = data.get("status_code") if isinstance(data, Mapping) else None
+    if isinstance(status, int) and not isinstance(status, bool) and 400 <= status <= 599:
+        return status
+    return None
+
+
+def _error_body(response: Mapping[str, Any], route: str) -> Any:
+    """The JSON error body whose parsing gives back the recorded exception's message."""
+    data = response.get("exception_data")
+    data = data if isinstance(data, Mapping) else {}
+    message = str(response.get("exception_message") or data.get("message") or "")
+    if route.startswith("/api/"):
+        return {"error": message}  # ollama's ResponseError carries the body's "error" text
+    body = data.get("body")
+    if body is None:
+        return {"error": {"message": message}}
+    if not isinstance(body, dict | list):
+        return sdk_types.envelope(sdk_types.RAW_TEXT, str(body))  # a body that was not JSON
+    # openai's exception keeps the body's "error" member when it has one, the whole body
+    # otherwise; its message ends with the whole body, which tells which of the two it was.
+    if message == f"Error code: {data.get('status_code')} - {body}":
+        return body
+    return {"error": body}
+
+
 def _ordered_body(route: str, body: Any) -> Any:
     if not isinstance(body, dict):
         return body

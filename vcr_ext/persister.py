@@ -144,10 +144,8 @@ class Persister:
                 yield file.name, file, None, record.check(doc, os.fspath(file), None)
 
     def _keep(self, rec: Any, path: Path, index: int | None) -> bool:
-        if isinstance(rec, dict) and isinstance(rec.get("request"), dict) and not record.is_http(rec):
-            req = rec["request"]
-            what = f"{req.get('provider', '?')}.{req.get('tool_name', '?')}"
-            reason = f"tool-invocation record ({what}): not an HTTP interaction, nothing to replay over HTTP"
+        reason = llamastack.not_replayable(rec) if isinstance(rec, dict) else None
+        if reason is not None:
             self.skipped.append(Skipped(os.fspath(path), index, reason))
             log.info("%s: skipped: %s", path, reason)
             return False

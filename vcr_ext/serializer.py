@@ -11,7 +11,7 @@ from typing import Any
 
 from vcr.request import Request
 
-from . import context, record
+from . import context, llamastack, record
 from .interactions import origin_of, to_interaction, to_record
 
 _PATH = "<vcr_ext serializer>"
@@ -39,7 +39,7 @@ def deserialize(cassette_string: str) -> dict[str, Any]:
     items = doc if isinstance(doc, list) else [doc]
     interactions = []
     for i, rec in enumerate(items):
-        if not record.is_http(rec):
+        if isinstance(rec, dict) and llamastack.not_replayable(rec) is not None:
             continue
         request, response = to_interaction(record.check(rec, _PATH, i))
         interactions.append({"request": request._to_dict(), "response": response})

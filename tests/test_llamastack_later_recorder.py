@@ -22,6 +22,7 @@ import pytest
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 import vcr_ext
+from vcr_ext import conformance
 from vcr_ext.demo.server import FakeOpenAIServer
 from vcr_ext.persister import Persister
 
@@ -262,3 +263,68 @@ def test_recorded_responses_api_calls_replay(tmp_path: Path) -> None:
         with offline.responses.stream(**body) as stream:  # type: ignore[call-overload]
             final = stream.get_final_response()
     assert final.output_text == events[-1].response.output_text
+
+
+def test_the_conformance_run_replays_every_later_shape(tmp_path: Path) -> None:
+    chat = {"model": "gpt-4o", "messages": USER}
+    failed_stream = {"model": "error-stream", "messages": USER, "stream": True}
+    plain = {"model": "gpt-4o", "input": "Say hello."}
+    streamed = {"model": "gpt-4o", "input": "Say hello again.", "stream": True}
+    payload = {"model": "nvidia/rerank", "query": "boiling point", "documents": ["100 C", "0 C"]}
+    reply = {"results": [{"index": 0, "relevance_score": 0.98}]}
+    with FakeOpenAIServer() as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+        server.enqueue(
+            "POST",
+            "/v1/chat/completions",
+            status=400,
+            headers=[("content-type", "application/json")],
+            body=ERRORS["openai-error-object"][2],
+        )
+        with pytest.raises(openai.APIStatusError) as error:
+            client.chat.completions.create(**chat)  # type: ignore[arg-type]
+        chunks: list[Any] = []
+        with pytest.raises(openai.APIError) as midway:
+            chunks.extend(client.chat.completions.create(**failed_stream))  # type: ignore[arg-type]
+        response = client.responses.create(**plain)  # type: ignore[call-overload]
+        events = list(client.responses.create(**streamed))  # type: ignore[call-overload]
+    dead = openai.OpenAI(base_url=OFFLINE, api_key="sk-test", max_retries=0)
+    unreachable = {"model": "gpt-4o", "messages": [{"role": "user", "content": "unreachable"}]}
+    with pytest.raises(openai.APIConnectionError) as connection:
+        dead.chat.completions.create(**unreachable)  # type: ignore[arg-type]
+    failed_stream_response = {
+        "body": [_envelope(c) for c in chunks],
+        "is_streaming": True,
+        "is_exception": True,
+        "exception_data": _exception_data(midway.value),
+        "exception_message": str(midway.value),
+    }
+    _write(
+        tmp_path / "recordings",
+        [
+            _failed_call_record("/v1/chat/completions", chat, error.value),
+            {"request": _request("/v1/chat/completions", failed_stream), "response": failed_stream_response},
+            _failed_call_record("/v1/chat/completions", unreachable, connection.value),
+            {
+                "request": _request("/v1/responses", plain),
+                "response": {"body": _envelope(response), "is_streaming": False},
+            },
+            {
+                "request": _request("/v1/responses", streamed),
+                "response": {"body": [_envelope(e) for e in events], "is_streaming": True},
+            },
+            {
+                "request": {"url": "http://localhost:8000/v1/rerank", "method": "POST", "payload": payload},
+                "response": {"status": 200, "body": reply, "is_streaming": False},
+            },
+        ],
+    )
+    run = conformance.run_all(tmp_path / "recordings")
+    assert run.failures == [], [(o.case.kind, o.mode, o.detail[:600]) for o in run.failures]
+    kinds = {c.kind for c in run.cases}
+    assert {"chat", "chat-stream", "failed-call", "responses", "responses-stream", "http"} <= kinds
+    (skip,) = [o for o in run.outcomes if o.skipped]
+    assert skip.case.kind == "failed-call" and "APIConnectionError" in skip.detail
+    # Every replayable case ran sync and async and passed.
+    passed = {(o.case.name, o.mode) for o in run.outcomes if o.ok}
+    assert len(passed) == 2 * (len(run.cases) - 1)

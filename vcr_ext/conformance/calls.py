@@ -7,6 +7,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any
 
+from .. import canonical
 from .cases import Case
 
 OPENAI_BASE_URL = "http://127.0.0.1:9/v1"  # the discard port: nothing listens there
@@ -74,10 +75,15 @@ def build_call(case: Case, record: dict[str, Any], *, helper: bool = False) -> C
     the others into ``extra_body`` (an empty ``extra_body`` is dropped, a non-empty one
     merged). ollama: every key must be a parameter of the client method.
     """
-    body = record["request"].get("body")
+    request = record["request"]
+    method = case.client_call.split(".", 1)[1]
+    if case.sdk == "httpx":
+        path = canonical.route(str(request.get("url") or request.get("endpoint") or ""))
+        url = OPENAI_BASE_URL.removesuffix("/v1") + path
+        return Call(method, {"method": request["method"], "url": url, "json": request.get("payload")}, False)
+    body = request.get("body")
     body = dict(body) if isinstance(body, dict) else {}
     stream = bool(body.get("stream"))
-    method = case.client_call.split(".", 1)[1]
     if case.sdk == "ollama":
         return Call(method, _ollama_kwargs(method, body), stream)
     if helper:
@@ -99,7 +105,11 @@ class _Clients:
 
 
 def make_client(sdk: str, *, asynchronous: bool) -> Any:
-    """An openai or ollama client (sync or async) whose base URL nothing listens on."""
+    """An openai, ollama or httpx client (sync or async) whose base URL nothing listens on."""
+    if sdk == "httpx":
+        import httpx
+
+        return httpx.AsyncClient() if asynchronous else httpx.Client()
     if sdk == "ollama":
         import ollama
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import canonical
+from .. import canonical, llamastack
+from .. import record as record_format
 from ..interactions import apply_id_mapping
 
 CORPUS_NAME = "llama-stack-2025-10"
@@ -52,10 +53,11 @@ class Case:
     skip_reason: str | None = None
     name: str = ""
     has_tool_calls: bool = False
+    failed_call: bool = False  # the recorded call failed (the later recorder's ``is_exception``)
 
     @property
     def sdk(self) -> str:
-        """``"openai"``, ``"ollama"``, or ``""`` for a case no client replays."""
+        """``"openai"``, ``"ollama"``, ``"httpx"`` (raw HTTP records), or ``""`` if no client replays it."""
         return self.client_call.split(".", 1)[0] if self.client_call else ""
 
     @property
@@ -63,8 +65,9 @@ class Case:
         """The replay modes that apply: sync, async, and ``stream()`` for chat streams with tool calls."""
         if self.skip_reason is not None:
             return (SYNC,)
-        modes = [SYNC, ASYNC] if self.sdk in ("openai", "ollama") else [SYNC]
-        if self.kind == "chat-stream" and self.has_tool_calls and self.sdk == "openai":
+        modes = [SYNC, ASYNC] if self.sdk else [SYNC]
+        # stream() accumulates tool calls; a call that failed has none to compare.
+        if self.kind == "chat-stream" and self.has_tool_calls and not self.failed_call:
             modes += [HELPER, ASYNC_HELPER]
         return tuple(modes)
 
@@ -123,6 +126,8 @@ def _openai_kind(route: str, body: dict[str, Any], stream: bool) -> tuple[str, s
         return "embeddings", "openai.embeddings.create"
     if route == "/v1/models":
         return "models", "openai.models.list"
+    if route == "/v1/responses":
+        return "responses" + suffix, "openai.responses.create"
     return "", ""
 
 
@@ -141,6 +146,8 @@ def _ollama_kind(route: str, body: dict[str, Any], stream: bool) -> tuple[str, s
         return "ollama-ps", "ollama.ps"
     if route == "/api/tags":
         return "ollama-tags", "ollama.list"
+    if route == "/api/pull":
+        return "ollama-pull" + suffix, "ollama.pull"
     return "", ""
 
 
@@ -154,12 +161,17 @@ def classify(record: Any) -> tuple[str, str, str, str | None]:
     request = record.get("request") if isinstance(record, dict) else None
     if not isinstance(request, dict):
         return "", "invalid", "", "not a recording: no request object"
-    if not ("url" in request or "endpoint" in request or "method" in request):
-        what = f"{request.get('provider', '?')}.{request.get('tool_name', '?')}"
-        return "(tool)", "tool-invocation", "", f"tool-invocation record ({what}): not an HTTP interaction"
     url = str(request.get("url") or request.get("endpoint") or "")
     endpoint = str(request.get("endpoint") or urlsplit(url).path)
+    if not record_format.is_http(record):
+        endpoint = "(tool)"
+    reason = llamastack.not_replayable(record)
+    if reason is not None:
+        return endpoint, "tool-invocation" if endpoint == "(tool)" else "failed-call", "", reason
     route = canonical.route(endpoint)
+    if "payload" in request and "body" not in request:
+        # The later recorder's raw HTTP records (rerank requests made with aiohttp).
+        return endpoint, "http", "httpx.request", None
     body = request.get("body")
     body = body if isinstance(body, dict) else {}
     response = record.get("response")
@@ -190,8 +202,10 @@ def discover(root: Path) -> list[Case]:
         request = record.get("request") if isinstance(record, dict) else None
         url = str(request.get("url") or "") if isinstance(request, dict) else ""
         provider = provider_of(url) if url else (str(request.get("provider")) if request else "unknown")
-        tools = kind == "chat-stream" and _has_tool_calls(record.get("response"))
-        cases.append(Case(path, provider, endpoint, kind, call, skip, name, tools))
+        response = record.get("response") if isinstance(record, dict) else None
+        tools = kind == "chat-stream" and _has_tool_calls(response)
+        failed = isinstance(response, dict) and bool(response.get("is_exception"))
+        cases.append(Case(path, provider, endpoint, kind, call, skip, name, tools, failed))
     return cases
 
 

@@ -69,26 +69,51 @@ def _vcr() -> Any:
     return vcr_ext.VCR(record_mode="none")
 
 
-def _collect(result: Any, call: Call, case: Case) -> Any:
+def _collect(result: Any, call: Call, case: Case, chunks: list[Any]) -> Any:
+    """What the client returned, as JSON-like values; stream chunks go to ``chunks`` as they come."""
     if case.kind == "models":
         return [dump(m) for m in result.data]
+    if case.sdk == "httpx":
+        return result.json()
     if call.stream:
-        return [dump(chunk) for chunk in result]
+        chunks.extend(dump(chunk) for chunk in result)
+        return chunks
     return dump(result)
 
 
-async def _acollect(result: Any, call: Call, case: Case) -> Any:
+async def _acollect(result: Any, call: Call, case: Case, chunks: list[Any]) -> Any:
     if case.kind == "models":
         page = await result
         return [dump(m) for m in page.data]
     value = await result
+    if case.sdk == "httpx":
+        return value.json()
     if call.stream:
-        return [dump(chunk) async for chunk in value]
+        async for chunk in value:
+            chunks.append(dump(chunk))
+        return chunks
     return dump(value)
 
 
 def _compare(case: Case, mode: str, record: dict[str, Any], replayed: Any) -> Outcome:
+    if case.failed_call:
+        return Outcome(case, False, "the recorded call failed, the replayed one returned normally", mode)
     difference = first_difference(expected(record), replayed)
+    return Outcome(case, difference is None, difference or "", mode)
+
+
+def _compare_failure(
+    case: Case, mode: str, record: dict[str, Any], exc: Exception, chunks: list[Any]
+) -> Outcome:
+    """A replay that raised: right only if the recorded call failed the same way, after the same chunks."""
+    response = record["response"]
+    if not case.failed_call:
+        return Outcome(case, False, describe_exception(exc), mode)
+    data = response.get("exception_data") or {}
+    recorded = (data.get("type"), str(response.get("exception_message") or data.get("message")))
+    difference = first_difference(list(recorded), [type(exc).__name__, str(exc)], "exception")
+    if difference is None and response.get("is_streaming"):
+        difference = first_difference(expected(record), chunks)
     return Outcome(case, difference is None, difference or "", mode)
 
 
@@ -136,6 +161,7 @@ def replay(case: Case, *, asynchronous: bool = False, helper: bool = False) -> O
     if asynchronous:
         return asyncio.run(replay_async(case, helper=helper))
     record = load_record(case.path)
+    chunks: list[Any] = []
     try:
         call = build_call(case, record, helper=helper)
         client = CLIENTS.sync(case.sdk)
@@ -148,9 +174,9 @@ def replay(case: Case, *, asynchronous: bool = False, helper: bool = False) -> O
                 with manager as stream:
                     stream.until_done()
                     return _compare_tools(case, mode, record, stream.get_final_completion())
-            replayed = _collect(method(**call.kwargs), call, case)
+            replayed = _collect(method(**call.kwargs), call, case, chunks)
     except Exception as exc:
-        return Outcome(case, False, describe_exception(exc), mode)
+        return _compare_failure(case, mode, record, exc, chunks)
     return _compare(case, mode, record, replayed)
 
 
@@ -161,6 +187,7 @@ async def replay_async(case: Case, *, helper: bool = False, clients: dict[str, A
     record = load_record(case.path)
     own = clients is None
     clients = {} if clients is None else clients
+    chunks: list[Any] = []
     try:
         call = build_call(case, record, helper=helper)
         if case.sdk not in clients:
@@ -174,9 +201,9 @@ async def replay_async(case: Case, *, helper: bool = False, clients: dict[str, A
                 async with manager as stream:
                     await stream.until_done()
                     return _compare_tools(case, mode, record, await stream.get_final_completion())
-            replayed = await _acollect(method(**call.kwargs), call, case)
+            replayed = await _acollect(method(**call.kwargs), call, case, chunks)
     except Exception as exc:
-        return Outcome(case, False, describe_exception(exc), mode)
+        return _compare_failure(case, mode, record, exc, chunks)
     finally:
         if own:
             await close_async(clients)
@@ -185,7 +212,11 @@ async def replay_async(case: Case, *, helper: bool = False, clients: dict[str, A
 
 async def close_async(clients: dict[str, Any]) -> None:
     for client in clients.values():
-        close = getattr(client, "close", None) or getattr(getattr(client, "_client", None), "aclose", None)
+        close = (
+            getattr(client, "aclose", None)
+            or getattr(client, "close", None)
+            or getattr(getattr(client, "_client", None), "aclose", None)
+        )
         if close is not None:
             result = close()
             if inspect.isawaitable(result):

@@ -68,7 +68,7 @@ def recorded_body(request: Mapping[str, Any]) -> Any:
 def not_replayable(rec: Mapping[str, Any]) -> str | None:
     """Why a record has no HTTP response to replay (a tool call, a client-side exception), or ``None``."""
     request = rec.get("request")
-    if isinstance(request, Mapping) and not record.is_http(dict(rec)):
+    if isinstance(request, Mapping) and not record.is_http(rec):
         what = f"{request.get('provider', '?')}.{request.get('tool_name', '?')}"
         return f"tool-invocation record ({what}): not an HTTP interaction, nothing to replay over HTTP"
     response = rec.get("response")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -188,7 +189,7 @@ def read(path: Path) -> Any:
         ) from err
 
 
-def is_http(record: dict[str, Any]) -> bool:
+def is_http(record: Mapping[str, Any]) -> bool:
     """Whether a record is an HTTP interaction (tool-invocation records are not)."""
     request = record.get("request")
     return isinstance(request, dict) and ("method" in request or "url" in request or "endpoint" in request)

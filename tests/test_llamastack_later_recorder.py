@@ -72,6 +72,17 @@ def _write(cassette: Path, records: list[dict[str, Any]]) -> None:
         (cassette / f"{i:064x}.json").write_text(json.dumps(rec, indent=2) + "\n")
 
 
+def _failed_stream_response(chunks: list[Any], exc: Exception) -> dict[str, Any]:
+    """A stream that failed midway: the chunks that came, then the exception."""
+    return {
+        "body": [_envelope(c) for c in chunks],
+        "is_streaming": True,
+        "is_exception": True,
+        "exception_data": _exception_data(exc),
+        "exception_message": str(exc),
+    }
+
+
 def _failed_call_record(endpoint: str, body: dict[str, Any], exc: Exception) -> dict[str, Any]:
     response = {
         "body": None,
@@ -159,13 +170,7 @@ def test_a_stream_that_failed_midway_replays_its_chunks_then_the_error(tmp_path:
             for chunk in client.chat.completions.create(**body):
                 chunks.append(chunk)
     assert chunks  # the live stream really failed after it started
-    response = {
-        "body": [_envelope(c) for c in chunks],
-        "is_streaming": True,
-        "is_exception": True,
-        "exception_data": _exception_data(live.value),
-        "exception_message": str(live.value),
-    }
+    response = _failed_stream_response(chunks, live.value)
     _write(tmp_path / "cas", [{"request": _request("/v1/chat/completions", body), "response": response}])
 
     replayed_chunks: list[Any] = []
@@ -292,13 +297,7 @@ def test_the_conformance_run_replays_every_later_shape(tmp_path: Path) -> None:
     unreachable = {"model": "gpt-4o", "messages": [{"role": "user", "content": "unreachable"}]}
     with pytest.raises(openai.APIConnectionError) as connection:
         dead.chat.completions.create(**unreachable)  # type: ignore[arg-type]
-    failed_stream_response = {
-        "body": [_envelope(c) for c in chunks],
-        "is_streaming": True,
-        "is_exception": True,
-        "exception_data": _exception_data(midway.value),
-        "exception_message": str(midway.value),
-    }
+    failed_stream_response = _failed_stream_response(chunks, midway.value)
     _write(
         tmp_path / "recordings",
         [

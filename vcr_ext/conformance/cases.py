@@ -116,39 +116,30 @@ def _has_tool_calls(response: Any) -> bool:
     return False
 
 
-def _openai_kind(route: str, body: dict[str, Any], stream: bool) -> tuple[str, str]:
-    suffix = "-stream" if stream else ""
-    if route in ("/v1/chat/completions", "/v1/completions") and "messages" in body:
-        return "chat" + suffix, "openai.chat.completions.create"
-    if route == "/v1/completions":
-        return "completion" + suffix, "openai.completions.create"
-    if route == "/v1/embeddings":
-        return "embeddings", "openai.embeddings.create"
-    if route == "/v1/models":
-        return "models", "openai.models.list"
-    if route == "/v1/responses":
-        return "responses" + suffix, "openai.responses.create"
-    return "", ""
+# route -> (kind, client call); a kind in _STREAMING becomes "<kind>-stream" when the call streamed.
+_CALLS = {
+    "/v1/chat/completions": ("chat", "openai.chat.completions.create"),
+    "/v1/completions": ("completion", "openai.completions.create"),
+    "/v1/embeddings": ("embeddings", "openai.embeddings.create"),
+    "/v1/models": ("models", "openai.models.list"),
+    "/v1/responses": ("responses", "openai.responses.create"),
+    "/api/generate": ("ollama-generate", "ollama.generate"),
+    "/api/chat": ("ollama-chat", "ollama.chat"),
+    "/api/embed": ("ollama-embed", "ollama.embed"),
+    "/api/embeddings": ("ollama-embeddings", "ollama.embeddings"),
+    "/api/ps": ("ollama-ps", "ollama.ps"),
+    "/api/tags": ("ollama-tags", "ollama.list"),
+    "/api/pull": ("ollama-pull", "ollama.pull"),
+}
+_STREAMING = frozenset({"chat", "completion", "responses", "ollama-generate", "ollama-chat", "ollama-pull"})
 
 
-def _ollama_kind(route: str, body: dict[str, Any], stream: bool) -> tuple[str, str]:
-    suffix = "-stream" if stream else ""
-    if route == "/api/generate":
-        return "ollama-generate" + suffix, "ollama.generate"
-    if route == "/api/chat":
-        return "ollama-chat" + suffix, "ollama.chat"
-    if route == "/api/embed" or (route == "/api/embeddings" and "input" in body):
-        # llama-stack's /api/embeddings records are embed() calls (body has input).
-        return "ollama-embed", "ollama.embed"
-    if route == "/api/embeddings":
-        return "ollama-embeddings", "ollama.embeddings"
-    if route == "/api/ps":
-        return "ollama-ps", "ollama.ps"
-    if route == "/api/tags":
-        return "ollama-tags", "ollama.list"
-    if route == "/api/pull":
-        return "ollama-pull" + suffix, "ollama.pull"
-    return "", ""
+def _kind(route: str, body: dict[str, Any], stream: bool) -> tuple[str, str]:
+    # The route the call really used: llama-stack filed chat calls under /v1/completions
+    # and ollama's embed() under /api/embeddings (see llamastack.wire_request).
+    _, route, _ = llamastack.wire_request("POST", route, body)
+    kind, call = _CALLS.get(route, ("", ""))
+    return (f"{kind}-stream" if stream and kind in _STREAMING else kind), call
 
 
 @functools.cache
@@ -176,8 +167,7 @@ def classify(record: Any) -> tuple[str, str, str, str | None]:
     body = body if isinstance(body, dict) else {}
     response = record.get("response")
     streaming = bool(body.get("stream")) or bool(isinstance(response, dict) and response.get("is_streaming"))
-    make = _ollama_kind if route.startswith("/api/") else _openai_kind
-    kind, call = make(route, body, streaming)
+    kind, call = _kind(route, body, streaming)
     if not kind:
         return endpoint, "unknown", "", f"no client call known for route {route}"
     sdk = call.split(".", 1)[0]

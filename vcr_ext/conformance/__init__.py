@@ -7,8 +7,11 @@ recorded keyword arguments) inside ``vcr_ext.VCR(record_mode="none")``, against 
 URL where nothing listens, and compares what the SDK parsed with what the record holds,
 rebuilt the way the SDK builds objects from the wire.
 
-Public API: :func:`discover` (the cases of a folder, ``cases.py``), :func:`replay` (one case, sync,
-async or through ``chat.completions.stream()``), :func:`run_all` and :func:`report`.
+Public API: :func:`discover` (the cases of a folder), :func:`replay` (one case, sync, async
+or through ``chat.completions.stream()``), :func:`run_all` and :func:`report`. The modules:
+``cases`` (what each recording is and which call replays it), ``calls`` (the call and
+its clients), ``expected`` (what the SDK should give, and the first difference),
+``replay`` (one case in one mode), ``report`` (a whole folder, and its tables).
 """
 
 from .calls import Call, build_call, make_client, resolve

@@ -59,10 +59,18 @@ def wire_request(method: str, route: str, body: Any) -> tuple[str, str, Any]:
     return method, route, body
 
 
+def is_raw_http(request: Mapping[str, Any]) -> bool:
+    """Whether a record's request is one of the later recorder's raw HTTP requests.
+
+    Its aiohttp records (rerank requests to vLLM/NVIDIA) hold ``{url, method, payload}``:
+    the JSON sent, not the keyword arguments of an SDK call.
+    """
+    return "payload" in request and "body" not in request
+
+
 def recorded_body(request: Mapping[str, Any]) -> Any:
-    """The request body of a record: ``body``, or ``payload`` in the later recorder's raw HTTP records."""
-    # Its aiohttp records (rerank requests to vLLM/NVIDIA) hold {url, method, payload}.
-    return request["body"] if "body" in request else request.get("payload")
+    """The request body of a record: ``body``, or ``payload`` in a raw HTTP record."""
+    return request["payload"] if is_raw_http(request) else request.get("body")
 
 
 def not_replayable(rec: Mapping[str, Any]) -> str | None:

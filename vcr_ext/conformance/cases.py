@@ -160,8 +160,7 @@ def classify(record: Any) -> tuple[str, str, str, str | None]:
     if reason is not None:
         return endpoint, "tool-invocation" if endpoint == "(tool)" else "failed-call", "", reason
     route = canonical.route(endpoint)
-    if "payload" in request and "body" not in request:
-        # The later recorder's raw HTTP records (rerank requests made with aiohttp).
+    if llamastack.is_raw_http(request):
         return endpoint, "http", "httpx.request", None
     body = request.get("body")
     body = body if isinstance(body, dict) else {}

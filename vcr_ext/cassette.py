@@ -18,13 +18,18 @@ bytes, and failing that the first with its canonical form.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+import threading
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
-from vcr.cassette import Cassette
+from vcr.cassette import Cassette, CassetteContextDecorator
+from vcr.record_mode import RecordMode
 from vcr.request import Request
 
+from . import run
+from .interactions import ORIGIN_KEY, origin_of
 from .matchers import KeyFunction, canonical_body, key_function, similarity
+from .persister import DROPPED_KEY
 
 Key = tuple[Hashable, ...]
 
@@ -38,10 +43,49 @@ def _exact_body(request: Request) -> Hashable:
     return object()
 
 
+class SafeContextDecorator(CassetteContextDecorator):  # type: ignore[misc]
+    """vcrpy's ``use_cassette`` context, which restores every patched library even when the save raises.
+
+    vcrpy's ``__exit__`` saves the cassette and only then closes the generator holding
+    the patches: a save that raises (a secret found, a full disk, a bad file) would
+    leave httpx, requests, ... patched by a dead cassette for the rest of the process.
+    """
+
+    def __exit__(self, *exc_info: Any) -> None:
+        try:
+            super().__exit__(*exc_info)
+        except BaseException:
+            # vcrpy's private (name-mangled) generator of the patches.
+            finish: Any = getattr(self, "_CassetteContextDecorator__finish", None)
+            self._CassetteContextDecorator__finish = None
+            self._CassetteContextDecorator__cassette = None
+            if finish is not None:
+                finish.close()  # runs the ExitStack that unpatches
+            raise
+
+
 class IndexedCassette(Cassette):  # type: ignore[misc]
-    """``vcr.cassette.Cassette`` with an index from match key to recorded interactions."""
+    """``vcr.cassette.Cassette`` with an index from match key to recorded interactions.
+
+    Safe to share between threads: a request that can play claims its recording under
+    a lock, so two threads asking for the same request at once each get one of its
+    recordings (or, when none is left, record), never the same one twice.
+    """
+
+    @classmethod
+    def use(cls, **kwargs: Any) -> SafeContextDecorator:
+        decorator: SafeContextDecorator = SafeContextDecorator.from_args(cls, **kwargs)
+        return decorator
+
+    @classmethod
+    def use_arg_getter(cls, arg_getter: Callable[[], dict[str, Any]]) -> SafeContextDecorator:
+        return SafeContextDecorator(cls, arg_getter)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._lock = threading.RLock()
+        # Recordings claimed by can_play_response_for, by thread, until play_response plays them.
+        self._claims = threading.local()
+        self._claimed: set[int] = set()
         super().__init__(*args, **kwargs)
         keys = [key_function(m) for m in self._match_on]
         self._key_functions: list[KeyFunction] | None = (
@@ -72,7 +116,73 @@ class IndexedCassette(Cassette):  # type: ignore[misc]
                 self._by_canonical.setdefault(self._key(request), []).append(position)
         return self._by_canonical
 
+    @property
+    def write_protected(self) -> bool:
+        """vcrpy's rule, except that ``once`` keeps recording into a cassette this run created.
+
+        So tests of several pytest-xdist workers sharing one new cassette all record
+        their requests, instead of every worker but the first being refused.
+        """
+        if self.record_mode == RecordMode.ONCE and self.rewound and run.has_mark(self._path, run.CREATED):
+            return False
+        protected: bool = super().write_protected
+        return protected
+
+    def can_play_response_for(self, request: Request) -> bool:
+        with self._lock:
+            if self.record_mode == RecordMode.ALL or not (self.rewound or self.allow_playback_repeats):
+                return False
+            # _responses applies the before_record_request filters itself.
+            for position, _ in self._responses(request):
+                if self.allow_playback_repeats or (
+                    self.play_counts[position] == 0 and position not in self._claimed
+                ):
+                    if not self.allow_playback_repeats:
+                        self._claimed.add(position)
+                        self._claims.__dict__.setdefault("by_request", {})[id(request)] = position
+                    return True
+            return False
+
+    def play_response(self, request: Request) -> dict[str, Any]:
+        with self._lock:
+            claims: dict[int, int] = self._claims.__dict__.get("by_request", {})
+            position = claims.pop(id(request), None)
+            if position is None:
+                response: dict[str, Any] = super().play_response(request)
+                return response
+            self._claimed.discard(position)
+            loaded_request, response = self.data[position]
+            if position < self._loaded_count and self.play_counts[position] == 0:
+                self._played_interactions.append((loaded_request, response))
+            self.play_counts[position] += 1
+            return response
+
+    def __contains__(self, request: Request) -> bool:
+        with self._lock:
+            for position, _ in self._responses(request):
+                if self.allow_playback_repeats or (
+                    self.play_counts[position] == 0 and position not in self._claimed
+                ):
+                    return True
+            return False
+
+    def _persist(self, cassette_dict: dict[str, Any]) -> None:
+        # Tell the persister which loaded recordings vcrpy no longer holds (replaced in
+        # ``all`` mode, unused with drop_unused_requests): only those may leave the disk.
+        # A response changed since it was loaded is saved as a new recording: its old one goes.
+        kept = {id(origin_of(r)) for r in cassette_dict["responses"]}
+        dropped = [
+            r[ORIGIN_KEY]
+            for _, r in self._old_interactions
+            if ORIGIN_KEY in r and id(r[ORIGIN_KEY]) not in kept
+        ]
+        super()._persist({**cassette_dict, DROPPED_KEY: dropped} if dropped else cassette_dict)
+
     def append(self, request: Request, response: dict[str, Any]) -> None:
+        with self._lock:
+            self._append(request, response)
+
+    def _append(self, request: Request, response: dict[str, Any]) -> None:
         position = len(self.data)
         super().append(request, response)
         if self._key_functions is None or len(self.data) == position:

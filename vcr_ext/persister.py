@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,8 +23,9 @@ from typing import Any, Literal
 from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.request import Request
 
-from . import context, llamastack, record, scrub
-from .interactions import Origin, origin_of, to_interaction, to_record
+from . import atomic, context, llamastack, locking, order, record, run, scrub
+from .errors import CassetteFormatError
+from .interactions import ORIGIN_KEY, Origin, file_stem, origin_of, to_interaction, to_record
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +35,6 @@ Layout = Literal["auto", "directory", "file"]
 SaveCheck = Callable[[Sequence[tuple[Path, dict[str, Any]]]], None]
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()
-_REPEAT = re.compile(r"^(?P<stem>.+)\.(?P<n>\d+)\.json$")
-
-
-def _order_key(path: Path) -> tuple[str, int]:
-    m = _REPEAT.match(path.name)
-    return (m["stem"], int(m["n"])) if m else (path.name[: -len(".json")], 1)
 
 
 @dataclass(frozen=True)
@@ -134,7 +121,8 @@ class Persister:
                 names = [e.name for e in entries if e.name.endswith(".json") and not e.name.startswith(".")]
         except (FileNotFoundError, NotADirectoryError):
             return
-        for file in sorted((path / name for name in names), key=_order_key):
+        # Recorded order: the .vcr-ext-order manifest, else by name (see vcr_ext.order).
+        for file in (path / name for name in order.ordered(names, order.read_manifest(path))):
             doc = record.read(file)
             if isinstance(doc, list):
                 for i, rec in enumerate(doc):
@@ -156,88 +144,196 @@ class Persister:
     def save_cassette(
         self, cassette_path: str | os.PathLike[str], cassette_dict: dict[str, Any], serializer: Any = None
     ) -> None:
-        """Write every interaction of ``cassette_dict``; nothing is written if a save check fails."""
-        path = Path(cassette_path)
+        """Add what was recorded to the cassette on disk in one atomic step; nothing if a check fails.
+
+        Under the cassette's lock, the save starts from what is on disk *now* (another
+        worker may have saved since this one loaded) and keeps all of it, except the
+        recordings this cassette loaded and vcrpy no longer holds (``all`` replaced
+        them, ``drop_unused_requests``) and, on the run's first ``rewrite`` save, the
+        recordings that were there before. Files it cannot read or does not know, and
+        records it skipped, stay byte-identical.
+        """
+        path = _cassette_path(cassette_path)
+        new = self._entries(path, cassette_dict)
+        dropped: Sequence[Origin] = cassette_dict.get(DROPPED_KEY, ())
+        with locking.cassette_lock(path):
+            atomic.recover(path)
+            existed = os.path.lexists(path)
+            first_rewrite = self.rewrite and not run.has_mark(path, run.REWRITTEN)
+            if self.is_file_layout(path):
+                self._save_file(path, new, dropped, first_rewrite)
+            else:
+                self._save_directory(path, new, dropped, first_rewrite)
+            if not existed and os.path.lexists(path):
+                run.mark(path, run.CREATED)
+            if self.rewrite:
+                run.mark(path, run.REWRITTEN)
+
+    def _entries(self, path: Path, cassette_dict: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+        """The records to write: every interaction not loaded from this cassette's own files."""
         test_id = context.current_test_id()
         ids: record.IdMap = {}
-        entries: list[tuple[str | None, dict[str, Any] | Origin, bool]] = []
+        new: list[tuple[str | None, dict[str, Any]]] = []
+        file_layout = self.is_file_layout(path)
         for req, resp in zip(cassette_dict["requests"], cassette_dict["responses"], strict=True):
             origin = origin_of(resp)
             if origin is not None:
-                entries.append((origin.name, origin, True))
+                source = None if origin.source is None else _real(origin.source)
+                if source is None or not (source == path if file_layout else source.parent == path):
+                    # Loaded from elsewhere (an extra cassette) or from no file: written here.
+                    new.append((origin.name, origin.record()))
             elif self.compat is not None:
                 name, rec = llamastack.LlamaStackWriter(self.compat).record(req, resp, test_id=test_id)
-                entries.append((name, self.redactions.record(rec) if self.redactions else rec, False))
+                new.append((name, self.redactions.record(rec) if self.redactions else rec))
             else:
                 rec = to_record(req, resp, test_id=test_id, keep_headers=self.keep_response_headers, ids=ids)
-                entries.append((None, self.redactions.record(rec) if self.redactions else rec, False))
-        if self.is_file_layout(path):
-            records = [_record(rec) for _, rec, _ in entries]
-            for check in self.save_checks:
-                check([(path, rec) for rec in records])
-            _write_if_changed(path, record.dumps(records, ascii_only=self._ascii))
-            return
-        planned = self._plan_directory(path, entries)
-        # A loaded file still in place is left alone: not read, not rewritten.
-        to_write = [
-            (file, _record(rec)) for file, rec, unchanged in planned if not (unchanged and file.exists())
-        ]
-        for check in self.save_checks:
-            check(to_write)
-        path.mkdir(parents=True, exist_ok=True)
-        for file, rec in to_write:
-            _write_if_changed(file, record.dumps(rec, ascii_only=self._ascii))
-        keep = {file.name for file, _, _ in planned}
-        for stale in path.glob("*.json"):
-            if stale.name not in keep and not stale.name.startswith("."):
-                stale.unlink()
+                new.append((None, self.redactions.record(rec) if self.redactions else rec))
+        return new
 
-    def _plan_directory(
+    def _dumps(self, rec: Any) -> bytes:
+        return record.dumps(rec, ascii_only=self._ascii).encode("utf-8")
+
+    def _save_file(
         self,
         path: Path,
-        entries: list[tuple[str | None, dict[str, Any] | Origin, bool]],
-    ) -> list[tuple[Path, dict[str, Any] | Origin, bool]]:
-        from .interactions import file_stem
+        new: list[tuple[str | None, dict[str, Any]]],
+        dropped: Sequence[Origin],
+        first_rewrite: bool,
+    ) -> None:
+        base: list[Any] = []
+        if path.exists() and not first_rewrite:
+            # A bad file raises CassetteFormatError here: it is never overwritten.
+            doc = record.read(path)
+            base = doc if isinstance(doc, list) else [doc]
+            base = _without_dropped(base, dropped, path)
+        records = [rec for _, rec in new]
+        for check in self.save_checks:
+            check([(path, rec) for rec in records])
+        atomic.write_if_changed(path, self._dumps(base + records))
 
-        used: set[str] = set()
-        planned: list[tuple[Path, dict[str, Any] | Origin, bool]] = []
-        for name, rec, unchanged in entries:
-            if name is None or name in used:
-                stem = file_stem(_record(rec)) if name is None else name[: -len(".json")]
-                name, n = f"{stem}.json", 1
-                while name in used:
-                    n += 1
-                    name = f"{stem}.{n}.json"
-                unchanged = False
+    def _save_directory(
+        self,
+        path: Path,
+        new: list[tuple[str | None, dict[str, Any]]],
+        dropped: Sequence[Origin],
+        first_rewrite: bool,
+    ) -> None:
+        on_disk = _listdir(path)
+        drop = {o.name for o in dropped if o.name in on_disk and _still(path / o.name, o)}
+        keep: list[str] = []
+        for name in on_disk:
+            if name == order.ORDER_FILE or _is_temp_leftover(name) or name in drop:
+                continue
+            if first_rewrite and _is_record_file(name) and _holds_recordings(path / name):
+                continue
+            keep.append(name)
+        used = set(keep)
+        planned: list[tuple[Path, dict[str, Any]]] = []
+        for preferred, rec in new:
+            stem = file_stem(rec) if preferred is None else preferred[: -len(".json")]
+            name, n = f"{stem}.json", 1
+            while name in used:
+                n += 1
+                name = f"{stem}.{n}.json"
             used.add(name)
-            planned.append((path / name, rec, unchanged))
-        return planned
+            planned.append((path / name, rec))
+        for check in self.save_checks:
+            check(planned)
+        manifest = order.read_manifest(path)
+        names = order.ordered([n for n in keep if _is_record_file(n)], manifest)
+        names += [file.name for file, _ in planned]
+        text = None if self.compat is not None else order.manifest_text(names)
+        if not planned and len(keep) == len(on_disk) - (order.ORDER_FILE in on_disk) and (
+            (text is None and not manifest) or (text is not None and text.splitlines() == manifest)
+        ):
+            return  # nothing to change: the directory is left exactly as it is
+        writes = {file.name: self._dumps(rec) for file, rec in planned}
+        if text is not None:
+            writes[order.ORDER_FILE] = text.encode("utf-8")
+        atomic.replace_directory(path, keep, writes)
 
 
-def _record(entry: dict[str, Any] | Origin) -> dict[str, Any]:
-    return entry.record() if isinstance(entry, Origin) else entry
+DROPPED_KEY = "vcr_ext_dropped"
+"""Key of ``cassette_dict`` holding the :class:`Origin` of each loaded interaction vcrpy no longer holds."""
 
 
-def _write_if_changed(path: Path, text: str) -> None:
-    data = text.encode("utf-8")
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _cassette_path(cassette_path: str | os.PathLike[str]) -> Path:
+    """The cassette's real path (a symlink to a cassette is saved through, not replaced)."""
+    path = Path(os.path.abspath(os.fspath(cassette_path)))
+    real = _real(path)
+    if os.path.islink(real):
+        problem = "is a symbolic link that never reaches a file or directory"
+        raise CassetteFormatError(path, None, "(path)", problem)
+    return real
+
+
+def _listdir(path: Path) -> list[str]:
     try:
-        if path.read_bytes() == data:
-            return
-    except OSError:
-        pass
-    write_atomic(path, data)
+        with os.scandir(path) as entries:
+            return [e.name for e in entries]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as err:
+        raise CassetteFormatError(path, None, "(directory)", f"cannot be listed: {err}") from err
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so a reader sees the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _is_record_file(name: str) -> bool:
+    return name.endswith(".json") and not name.startswith(".")
+
+
+def _is_temp_leftover(name: str) -> bool:
+    # Temporary files of earlier vcr_ext versions, which wrote inside the directory.
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def _replayable(rec: Any) -> bool:
+    return isinstance(rec, dict) and record.is_http(rec) and llamastack.not_replayable(rec) is None
+
+
+def _holds_recordings(file: Path) -> bool:
+    """Whether a file holds this cassette's recordings (``rewrite`` replaces only those)."""
     try:
-        # mkstemp makes the file private (0600); a cassette is an ordinary file of the project.
-        os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        doc = record.read(file)
+    except CassetteFormatError:
+        return False  # not ours to delete
+    items = doc if isinstance(doc, list) else [doc]
+    return bool(items) and all(_replayable(rec) for rec in items)
+
+
+def _fingerprint(rec: Any, path: Path, index: int | None) -> tuple[int, bytes] | None:
+    if not _replayable(rec):
+        return None
+    try:
+        _, response = to_interaction(record.check(rec, os.fspath(path), index))
+    except (CassetteFormatError, ValueError, KeyError, TypeError):
+        return None
+    origin: Origin = response[ORIGIN_KEY]
+    return origin.fingerprint
+
+
+def _still(file: Path, origin: Origin) -> bool:
+    """Whether ``file`` still holds the recording ``origin`` was loaded from (no other worker replaced it)."""
+    try:
+        doc = record.read(file)
+    except CassetteFormatError:
+        return False
+    return not isinstance(doc, list) and _fingerprint(doc, file, None) == origin.fingerprint
+
+
+def _without_dropped(items: list[Any], dropped: Sequence[Origin], path: Path) -> list[Any]:
+    """``items`` less one record per dropped origin whose recording is still among them."""
+    if not dropped:
+        return items
+    left = Counter(o.fingerprint for o in dropped)
+    kept: list[Any] = []
+    for i, rec in enumerate(items):
+        fingerprint = _fingerprint(rec, path, i)
+        if fingerprint is not None and left[fingerprint] > 0:
+            left[fingerprint] -= 1
+            continue
+        kept.append(rec)
+    return kept

@@ -21,9 +21,11 @@ from typing import Any
 
 import pytest
 
+from . import run
 from .context import set_current_test_id
 
 INI_OPTION = "vcr_ext"
+_RUN_KEY = pytest.StashKey[tuple[Any, "str | None"]]()
 
 # Whether the test whose ``vcr`` fixture is being set up asked for --record-mode=rewrite,
 # from the command line, its ``vcr_config`` or a ``vcr`` mark.
@@ -37,6 +39,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="vcr_ext: record and replay @pytest.mark.vcr tests in the LLM recording format.",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One recording run per pytest session, shared by its xdist workers (see vcr_ext.run):
+    # what `once` and `rewrite` mean for a cassette several workers record.
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and workerinput.get(run.RUN_DIR_ENV):
+        run.join_run(workerinput[run.RUN_DIR_ENV])
+        return
+    config.stash[_RUN_KEY] = run.start_run()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    started = config.stash.get(_RUN_KEY, None)
+    if started is not None:
+        run.end_run(*started)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist's hook, called in the controller for each worker it starts."""
+    started = node.config.stash.get(_RUN_KEY, None)
+    if started is not None:
+        node.workerinput[run.RUN_DIR_ENV] = str(started[0])
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -101,15 +102,13 @@ def write_if_changed(path: Path, data: bytes) -> None:
 
 def leftovers(path: Path) -> list[Path]:
     """What crashed saves of the cassette at ``path`` left beside it."""
-    parent, name = path.parent, path.name
+    parent = path.parent
+    # Exactly the names this module makes for this cassette (mkstemp's and mkdtemp's random
+    # part has no dot), not those of a cassette whose name merely starts the same.
+    ours = re.compile(rf"^\.{re.escape(path.name)}\.(?:(?:{_NEW}|{_OLD})[A-Za-z0-9_]+|[A-Za-z0-9_]+\.tmp)$")
     try:
         with os.scandir(parent) as entries:
-            found = [
-                parent / e.name
-                for e in entries
-                if e.name.startswith(f".{name}.")
-                and (e.name.endswith(".tmp") or e.name[len(name) + 2 :].startswith((_NEW, _OLD)))
-            ]
+            found = [parent / e.name for e in entries if ours.match(e.name)]
     except OSError:
         return []
     return sorted(found)

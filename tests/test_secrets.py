@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 import re
+import string
 from pathlib import Path
 
 import httpx
@@ -11,28 +13,33 @@ import openai
 import pytest
 
 import vcr_ext
+from vcr_ext import scrub
 from vcr_ext.demo.server import FakeOpenAIServer
-from vcr_ext.secrets import PATTERNS, SecretFoundError, SecretScanner
+from vcr_ext.secrets import SecretFoundError, SecretScanner
 
-# Fake credentials, one of each kind the scanner knows. Built by concatenation so the
-# repository's own secret check does not mistake this file for a leak.
+
+def _fake(seed: str, n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
+    rng = random.Random(seed)
+    return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+# Fake credentials, one of each kind the scanner knew first. Generated, so that the
+# repository's own secret check does not mistake this file for a leak; random-looking,
+# because the scanner ignores low-entropy placeholders (ghp_AAAA...). Every form there is
+# has a case in test_secret_forms.py.
 FAKES = {
-    "an OpenAI API key": "sk-" + "proj-" + "Abcdefghij0123456789KLMNOPqrst",
-    "an Anthropic API key": "sk-" + "ant-api03-" + "Abcdefghij0123456789KLMNOPqrst",
-    "an Azure OpenAI key": "A" * 52 + "JQQJ99" + "B" * 26,
-    "a bearer token": "Bearer " + "eyJhbGciOiJIUzI1NiJ9.abcdefghijkl",
-    "an AWS access key id": "AKIA" + "ABCDEFGHIJKLMNOP",
-    "a GitHub token": "ghp_" + "A" * 36,
-    "a Google API key": "AIza" + "B" * 35,
-    "a Hugging Face token": "hf_" + "C" * 34,
-    "a Slack token": "xoxb-" + "1234567890-abcdef",
+    "an OpenAI API key": "sk-" + "proj-" + _fake("openai", 40),
+    "an Anthropic API key": "sk-" + "ant-api03-" + _fake("anthropic", 60),
+    "an Azure OpenAI key": _fake("azure1", 52) + "JQQJ99" + _fake("azure2", 26),
+    "a bearer token": "Bearer " + "eyJhbGciOiJIUzI1NiJ9." + _fake("bearer", 16),
+    "an AWS access key id": "AKIA" + _fake("aws", 16, string.ascii_uppercase + "234567"),
+    "a GitHub token": "ghp_" + _fake("github", 36),
+    "a Google API key": "AIza" + _fake("google", 35),
+    "a Hugging Face token": "hf_" + _fake("hf", 34, string.ascii_letters),
+    "a Slack token": "xoxb-" + "1234567890-" + _fake("slack", 24),
     "a private key": "-----BEGIN " + "RSA PRIVATE KEY-----",
 }
 ENV_KEY = "vcr-ext-env-secret-" + "1234567890"
-
-
-def test_every_pattern_has_a_fake() -> None:
-    assert set(FAKES) == set(PATTERNS)
 
 
 @pytest.mark.parametrize("kind", sorted(FAKES))
@@ -52,11 +59,42 @@ def test_scanner_finds_credential_named_fields_and_environment_values() -> None:
     assert hit is not None and hit[0] == "response.body[0].__data__.text"
 
 
+def test_the_url_and_kept_response_headers_are_scanned() -> None:
+    token = FAKES["a GitHub token"]
+    for record, where in [
+        ({"request": {"url": f"https://h/v1/x?t={token}"}}, "request.url"),
+        (
+            {"response": {"body": {}, "headers": {"content-disposition": f"attachment; filename={token}"}}},
+            "response.headers.content-disposition",
+        ),
+    ]:
+        hit = SecretScanner().find(record)
+        assert hit is not None and hit[0] == where
+
+
 def test_allow_secrets_lets_a_known_false_positive_through() -> None:
     record = {"request": {"body": {"content": FAKES["an OpenAI API key"]}}}
     assert SecretScanner(allow=[FAKES["an OpenAI API key"]]).find(record) is None
-    assert SecretScanner(allow=[re.compile(r"sk-proj-Abc\w+")]).find(record) is None
+    assert SecretScanner(allow=[re.compile(r"sk-proj-\w+")]).find(record) is None
     assert SecretScanner(allow=["something else"]).find(record) is not None
+
+
+def test_extra_patterns_add_a_form() -> None:
+    record = {"request": {"body": {"content": "internal token ACME-1234-5678"}}}
+    assert SecretScanner().find(record) is None
+    hit = SecretScanner(extra_patterns={"an ACME token": re.compile(r"ACME-\d{4}-\d{4}")}).find(record)
+    assert hit == ("request.body.content", "what looks like an ACME token", "ACME-1234-5678")
+
+
+def test_the_first_file_with_a_secret_is_named() -> None:
+    planned = [
+        (Path("a.json"), {"request": {"body": {"content": "nothing here"}}}),
+        (Path("b.json"), {"request": {"body": {"content": FAKES["a GitHub token"]}}}),
+        (Path("c.json"), {"request": {"body": {"content": FAKES["an OpenAI API key"]}}}),
+    ]
+    with pytest.raises(SecretFoundError) as err:
+        SecretScanner(environ={})(planned)
+    assert err.value.file == "b.json" and err.value.kind == "what looks like a GitHub token"
 
 
 def test_committed_cassettes_hold_no_false_positive() -> None:
@@ -153,3 +191,80 @@ def test_redaction_rules_keep_values_off_disk_and_still_match(tmp_path: Path) ->
     assert replayed.choices[0].message.content == live.choices[0].message.content.replace(  # type: ignore[union-attr]
         FAKES["an OpenAI API key"], "<REDACTED>"
     )
+
+
+def test_a_key_split_across_stream_chunks_stops_the_save(tmp_path: Path) -> None:
+    key = FAKES["an OpenAI API key"]
+    pieces = ["Your key: ", key[:6], key[6:20], key[20:], "."]
+    events = [
+        "data: "
+        + json.dumps(
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "gpt-4o",
+                "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+            }
+        )
+        + "\n\n"
+        for piece in pieces
+    ]
+    body = [e.encode() for e in [*events, "data: [DONE]\n\n"]]
+    cassette = tmp_path / "cas"
+    with FakeOpenAIServer() as server:
+        server.enqueue(
+            "POST", "/v1/chat/completions", headers=[("content-type", "text/event-stream")], body=body
+        )
+        client = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+        with pytest.raises(SecretFoundError) as err, vcr_ext.VCR().use_cassette(str(cassette)):
+            stream = client.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "my key?"}], stream=True
+            )
+            assert "".join(c.choices[0].delta.content or "" for c in stream) == "".join(pieces)
+    # Every piece is harmless on its own: only the joined text holds the key.
+    assert err.value.json_path == "response.body[1].__data__.choices[0].delta.content"
+    assert err.value.detail == "reassembled across stream chunks 1..3"
+    assert "reassembled across stream chunks 1..3" in str(err.value) and key not in str(err.value)
+    assert not cassette.exists() or not any(cassette.iterdir())
+
+
+def test_url_valued_response_headers_lose_their_credentials() -> None:
+    sas = "https://acct.blob.core.windows.net/c/file.pdf?sv=2022-11-02&se=2030-01-01&sp=r&sig=" + _fake(
+        "sig", 44
+    )
+    kept = scrub.response_headers(
+        {"Location": sas, "Content-Location": "https://u:pw@h/x?api_key=k&page=2", "X-Other": sas},
+        scrub.KEEP_RESPONSE_HEADERS | {"content-location"},
+    )
+    assert kept == {
+        "content-location": "https://h/x?page=2",
+        "location": "https://acct.blob.core.windows.net/c/file.pdf?sv=2022-11-02&se=2030-01-01&sp=r",
+    }
+    # A relative or credential-free location is kept as it was.
+    assert scrub.response_headers({"location": "/v1/files/file-abc?limit=2"}) == {
+        "location": "/v1/files/file-abc?limit=2"
+    }
+
+
+def test_a_sas_signature_in_a_location_header_is_scrubbed_before_the_scanner_sees_it(tmp_path: Path) -> None:
+    signature = _fake("sas-signature", 44)
+    location = (
+        f"https://acct.blob.core.windows.net/c/file.pdf?sv=2022-11-02&se=2030-01-01&sp=r&sig={signature}"
+    )
+    assert SecretScanner().find({"response": {"body": {}, "headers": {"location": location}}}) is not None
+    cassette = tmp_path / "cas"
+    with FakeOpenAIServer() as server:
+        server.enqueue(
+            "GET",
+            "/v1/files/file-abc/content",
+            status=302,
+            headers=[("location", location), ("content-length", "0")],
+        )
+        with vcr_ext.VCR().use_cassette(str(cassette)):
+            response = httpx.get(f"{server.base_url}/files/file-abc/content")
+        assert response.status_code == 302
+    (written,) = cassette.iterdir()
+    rec = json.loads(written.read_text())
+    assert rec["response"]["headers"]["location"] == location.split("&sig=")[0]
+    assert signature not in written.read_text()

@@ -30,13 +30,20 @@ KEEP_RESPONSE_HEADERS = frozenset(
         "content-disposition",  # file downloads
     },
 )
+# Kept response headers whose value is a URL: they get the credential scrubbing the
+# recorded request URL gets (a redirect to blob storage carries a SAS ``sig=``).
+URL_RESPONSE_HEADERS = frozenset({"location", "content-location"})
 
 
 def response_headers(
     headers: Mapping[str, Iterable[str] | str],
     keep: Iterable[str] = KEEP_RESPONSE_HEADERS,
 ) -> dict[str, str]:
-    """The kept response headers, lower-cased, in a stable (sorted) order, one value each."""
+    """The kept response headers, lower-cased, in a stable (sorted) order, one value each.
+
+    A URL-valued header (:data:`URL_RESPONSE_HEADERS`) is kept without the credentials
+    :func:`scrub_url` removes.
+    """
     allowed = {name.lower() for name in keep}
     kept: dict[str, str] = {}
     for name, values in headers.items():
@@ -49,6 +56,8 @@ def response_headers(
             listed = list(values)
             if listed:
                 kept[lname] = ", ".join(listed)
+        if lname in URL_RESPONSE_HEADERS and lname in kept:
+            kept[lname] = scrub_url(kept[lname])
     return dict(sorted(kept.items()))
 
 

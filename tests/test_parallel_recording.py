@@ -277,3 +277,42 @@ def test_threads_sharing_a_cassette_play_each_recording_once_and_record_the_rest
     with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):
         again = _in_threads(8, [f"new {i}" for i in range(16)], "http://127.0.0.1:9/v1")
     assert again == replayed[8:]
+
+
+def test_two_threads_checking_the_same_recording_at_once_do_not_both_take_it(tmp_path: Path) -> None:
+    """vcrpy's stubs ask ``can_play_response_for`` and then ``play_response``: the interleaving
+    A asks, B asks, A plays, B plays must not hand B a recording A already took."""
+    import copy
+
+    cassette = tmp_path / "one"
+    with FakeOpenAIServer() as server, vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
+        _ask(server.base_url, "only once")
+    with vcr_ext.VCR(record_mode="new_episodes").use_cassette(str(cassette)) as played:
+        recorded = played.requests[0]
+        a_asked, b_asked, a_played = threading.Event(), threading.Event(), threading.Event()
+        outcome: dict[str, object] = {}
+
+        def thread_a() -> None:
+            request = copy.deepcopy(recorded)
+            outcome["a can play"] = played.can_play_response_for(request)
+            a_asked.set()
+            b_asked.wait()
+            outcome["a got"] = played.play_response(request)
+            a_played.set()
+
+        def thread_b() -> None:
+            request = copy.deepcopy(recorded)
+            a_asked.wait()
+            outcome["b can play"] = played.can_play_response_for(request)
+            b_asked.set()
+            a_played.wait()
+
+        threads = [threading.Thread(target=thread_a), threading.Thread(target=thread_b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    # A took the one recording; B is told to record instead of failing in play_response.
+    assert outcome["a can play"] is True
+    assert outcome["b can play"] is False
+    assert isinstance(outcome["a got"], dict)

@@ -3,15 +3,18 @@
 A directory cassette holds one ``<request-hash>.json`` per interaction, so a llama-stack
 recordings directory is itself a cassette. Files are indexed by content, never by name
 (names written by other tools are not always the hash). Repeats of one request are
-written ``<hash>.json``, ``<hash>.2.json``, ... and load back in that order.
+written ``<hash>.json``, ``<hash>.2.json``, ...; the recorded order across requests is
+kept in ``.vcr-ext-order`` (:mod:`vcr_ext.order`).
 
-Writing never leaves a half-written file: each file is written to a temporary name
-beside it and renamed over the old one, and stale files are removed only after every
-new one is in place.
+A save replaces the whole cassette in one atomic step (:mod:`vcr_ext.atomic`), under the
+cassette's lock (:mod:`vcr_ext.locking`), starting from what is on disk at that moment,
+so workers recording one cassette add to each other's work (:mod:`vcr_ext.run` says
+what ``once`` and ``rewrite`` mean for them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections import Counter
@@ -95,7 +98,13 @@ class Persister:
         paths = [] if self.rewrite else [Path(cassette_path)]
         paths += [Path(p) for p in self.extra_paths if Path(p) != Path(cassette_path)]
         for path in paths:
-            for name, source, index, rec in self._records(path):
+            # Under the cassette's lock: a save by another worker swaps the whole directory,
+            # and a load must read one version of it, not the old listing and new files.
+            with locking.cassette_lock(path):
+                with contextlib.suppress(OSError):  # a read-only checkout can still replay
+                    atomic.recover(_real(path))
+                records = list(self._records(path))
+            for name, source, index, rec in records:
                 req, resp = to_interaction(rec, name, source=source, index=index)
                 requests.append(req)
                 responses.append(resp)
@@ -104,35 +113,48 @@ class Persister:
         return requests, responses
 
     def _records(self, path: Path) -> Iterable[tuple[str | None, Path, int | None, dict[str, Any]]]:
-        """``(file name in a directory cassette, file, index in the file, record)`` of each record."""
+        """``(file name in a directory cassette, file, index in the file, record)`` of each record.
+
+        Only a path that does not exist at all is no cassette yet. Anything else that
+        cannot be read as one (a file where a directory should be, a symlink loop, a link
+        to nothing, no permission) is a :class:`CassetteFormatError`: taken for a missing
+        cassette, it would be recorded again and written over.
+        """
         if self.is_file_layout(path):
-            if not path.is_file():
+            if not os.path.lexists(path):
                 return
-            doc = record.read(path)
-            items = doc if isinstance(doc, list) else [doc]
-            for i, rec in enumerate(items):
-                index = i if isinstance(doc, list) else None
+            for index, rec in record.records_of(record.read(path), path):
                 if self._keep(rec, path, index):
-                    yield None, path, index, record.check(rec, os.fspath(path), index)
+                    yield None, path, index, record.check(rec, path, index)
             return
         try:
             # os.scandir: one system call for the listing, no Path object per entry.
             with os.scandir(path) as entries:
                 names = [e.name for e in entries if e.name.endswith(".json") and not e.name.startswith(".")]
-        except (FileNotFoundError, NotADirectoryError):
+        except FileNotFoundError:
+            if os.path.lexists(path):
+                problem = "is a symbolic link to nothing"
+                raise CassetteFormatError(path, None, "(directory)", problem) from None
             return
+        except NotADirectoryError as err:
+            raise CassetteFormatError(
+                path, None, "(directory)", "is a file, not a directory (a one-file cassette ends in .json)"
+            ) from err
+        except OSError as err:
+            problem = f"cannot be read: {err.strerror or err}"
+            raise CassetteFormatError(path, None, "(directory)", problem) from err
         # Recorded order: the .vcr-ext-order manifest, else by name (see vcr_ext.order).
         for file in (path / name for name in order.ordered(names, order.read_manifest(path))):
             doc = record.read(file)
-            if isinstance(doc, list):
-                for i, rec in enumerate(doc):
-                    if self._keep(rec, file, i):
-                        yield None, file, i, record.check(rec, os.fspath(file), i)
-            elif self._keep(doc, file, None):
-                yield file.name, file, None, record.check(doc, os.fspath(file), None)
+            # Only a one-record file (llama-stack's layout) has a name to keep on saving.
+            name = None if isinstance(doc, list) else file.name
+            for index, rec in record.records_of(doc, file):
+                if self._keep(rec, file, index):
+                    yield name, file, index, record.check(rec, file, index)
 
     def _keep(self, rec: Any, path: Path, index: int | None) -> bool:
-        reason = llamastack.not_replayable(rec) if isinstance(rec, dict) else None
+        """Whether a record replays; one that does not is noted in :attr:`skipped` with the reason."""
+        reason = record.skip_reason(rec, path, index)
         if reason is not None:
             self.skipped.append(Skipped(os.fspath(path), index, reason))
             log.info("%s: skipped: %s", path, reason)

@@ -8,17 +8,20 @@ looks like" for the fields.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pydantic_core
 
-from . import sdk_types
+from . import llamastack, sdk_types, typed_check
 from .codec import StoredBody
 from .errors import CassetteFormatError
 from .json_values import map_strings
@@ -168,11 +171,24 @@ def dumps(record: Any, *, ascii_only: bool = False) -> str:
 
 
 def read(path: Path) -> Any:
-    """The JSON of a recording file; a :class:`CassetteFormatError` naming the file if it is not JSON."""
+    """The JSON of a recording file; a :class:`CassetteFormatError` naming the file if it is not JSON.
+
+    Anything that is not a readable file (a directory, a symlink loop or a link to
+    nothing, no permission) is named too: the caller asks only about paths that exist.
+    """
     try:
         data = path.read_bytes()
     except OSError as err:
-        raise CassetteFormatError(path, None, "(file)", f"cannot be read: {err}") from err
+        if isinstance(err, FileNotFoundError) and path.is_symlink():
+            problem = "is a symbolic link to nothing"
+        else:
+            problem = f"cannot be read: {err.strerror or err}"
+        raise CassetteFormatError(path, None, "(file)", problem) from err
+    return parse(data, path)
+
+
+def parse(data: bytes | str, path: str | os.PathLike[str]) -> Any:
+    """The JSON value of a recording's text; a :class:`CassetteFormatError` naming ``path`` if not JSON."""
     try:
         # pydantic-core parses the same values as json.loads, a third faster.
         return pydantic_core.from_json(data)
@@ -189,20 +205,70 @@ def read(path: Path) -> Any:
         ) from err
 
 
+def records_of(doc: Any, path: str | os.PathLike[str]) -> list[tuple[int | None, Any]]:
+    """``(index, record)`` of each record of a parsed file: one record (index ``None``) or a list.
+
+    An empty list is no cassette at all: it is refused rather than taken for a missing
+    cassette, which vcrpy would record again and so overwrite.
+    """
+    if not isinstance(doc, list):
+        return [(None, doc)]
+    if not doc:
+        raise CassetteFormatError(
+            path, None, "(file)", "is an empty list: a cassette file holds one record or a list of records"
+        )
+    return list(enumerate(doc))
+
+
 def is_http(record: Mapping[str, Any]) -> bool:
     """Whether a record is an HTTP interaction (tool-invocation records are not)."""
     request = record.get("request")
     return isinstance(request, dict) and ("method" in request or "url" in request or "endpoint" in request)
 
 
-def check(record: Any, path: str, index: int | None) -> dict[str, Any]:
-    """``record`` if it is a readable HTTP record, else a :class:`CassetteFormatError` naming the field."""
+def is_tool_invocation(record: Mapping[str, Any]) -> bool:
+    """Whether a record is llama-stack's record of a tool call: ``{provider, tool_name, kwargs}``."""
+    request = record.get("request")
+    return isinstance(request, dict) and "tool_name" in request and not is_http(record)
+
+
+def skip_reason(record: Any, path: str | os.PathLike[str], index: int | None) -> str | None:
+    """Why a record is kept out of replay (``None``: it replays); an error if it cannot be there at all.
+
+    llama-stack writes each tool call and each client-side failure as a file of its own,
+    which a cassette skips with the reason. A list of records is vcr_ext's own layout,
+    which only ever holds HTTP interactions, so a tool record in one is an error, not a
+    silent skip. A record that is neither HTTP nor a tool call is left to :func:`check`,
+    which names the field it lacks.
+    """
+    if not isinstance(record, dict) or not (is_http(record) or is_tool_invocation(record)):
+        return None
+    reason = llamastack.not_replayable(record)
+    if reason is not None and index is not None and not is_http(record):
+        problem = f"{reason}; a list of records holds HTTP records only"
+        raise CassetteFormatError(path, index, "request", problem)
+    return reason
+
+
+# Methods whose requests carry no body: a record of one may leave request.body out.
+_BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+_OWN_TYPES = (sdk_types.RAW_TEXT, sdk_types.RAW_BASE64, sdk_types.RAW_JSON, sdk_types.SSE_EVENT)
+
+
+def check(record: Any, path: str | os.PathLike[str], index: int | None) -> dict[str, Any]:
+    """``record`` if it is a readable HTTP record, else a :class:`CassetteFormatError` naming the field.
+
+    Run on every record when a cassette is opened, so that nothing wrong on disk is
+    found halfway through a test (as a request miss, or as an SDK object built from
+    garbage): typed payloads are checked against their SDK class (see
+    :mod:`vcr_ext.typed_check`).
+    """
 
     def fail(field: str, problem: str) -> CassetteFormatError:
         return CassetteFormatError(path, index, field, problem)
 
     if not isinstance(record, dict):
-        raise fail("(record)", f"expected a JSON object, got {type(record).__name__}")
+        raise fail("(record)", f"expected a JSON object, got {typed_check.describe(record)}")
     request = record.get("request")
     if not isinstance(request, dict):
         raise fail("request", "missing, or not an object")
@@ -210,17 +276,29 @@ def check(record: Any, path: str, index: int | None) -> dict[str, Any]:
     if not isinstance(method, str) or not method:
         raise fail("request.method", f"expected an HTTP method, got {method!r}")
     url, endpoint = request.get("url"), request.get("endpoint")
-    if not isinstance(url, str) and not isinstance(endpoint, str):
-        raise fail("request.url", "neither request.url nor request.endpoint is a string")
+    for name, value in (("url", url), ("endpoint", endpoint)):
+        if value is not None and not isinstance(value, str):
+            raise fail(f"request.{name}", f"expected a string, got {typed_check.describe(value)}")
+    if not url and not endpoint:
+        raise fail("request.url", "neither request.url nor request.endpoint is a non-empty string")
+    if "body" in request:
+        _check_raw_request_body(request["body"], fail)
+    elif not llamastack.is_raw_http(request) and method.upper() not in _BODYLESS_METHODS:
+        # Replayed without it, the request would only ever be reported as a miss.
+        raise fail("request.body", f"missing: a {method} record holds its request body (null for none)")
+    mapping = record.get("id_normalization_mapping")
+    if mapping is not None:
+        _check_id_mapping(mapping, fail)
     response = record.get("response")
     if not isinstance(response, dict):
         raise fail("response", "missing, or not an object")
     if "body" not in response:
         raise fail("response.body", "missing")
+    body = response["body"]
     streaming = response.get("is_streaming", False)
     if not isinstance(streaming, bool):
         raise fail("response.is_streaming", f"expected true or false, got {streaming!r}")
-    if streaming and not isinstance(response["body"], list):
+    if streaming and not isinstance(body, list):
         raise fail("response.body", "is_streaming is true, so the body must be a list of chunks")
     status = response.get("status", 200)
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
@@ -231,4 +309,108 @@ def check(record: Any, path: str, index: int | None) -> dict[str, Any]:
     done = response.get("sse_done")
     if done is not None and not isinstance(done, bool):
         raise fail("response.sse_done", f"expected true or false, got {done!r}")
+    if isinstance(body, list):
+        # A stream's chunks, or (not streaming) the items of a models page. This loop runs
+        # for every chunk of every stream, so the usual item, an SDK object's envelope, is
+        # checked right here, with the test of its type looked up once per stream;
+        # anything else goes through _check_stored.
+        tested, fits = None, None
+        for i, item in enumerate(body):
+            if type(item) is not dict or sdk_types.TYPE_KEY not in item:
+                continue  # plain JSON
+            type_name = item[sdk_types.TYPE_KEY]
+            if type(type_name) is str and sdk_types.DATA_KEY in item and not type_name.startswith("vcr_ext."):
+                if type_name != tested:
+                    tested, fits = type_name, typed_check.fits_test(type_name)
+                data = item[sdk_types.DATA_KEY]
+                if fits is not None and not fits(data):
+                    found = typed_check.mismatch(type_name, data)  # why, and where
+                    if found is not None:
+                        raise fail(f"response.body[{i}].__data__{found.path}", found.problem)
+            else:
+                _check_stored(item, f"response.body[{i}]", fail, in_stream=streaming)
+    elif type(body) is dict and sdk_types.TYPE_KEY in body:
+        _check_stored(body, "response.body", fail, in_stream=False)
     return record
+
+
+Fail = Callable[[str, str], CassetteFormatError]
+
+
+def _check_stored(value: dict[str, Any], field: str, fail: Fail, *, in_stream: bool) -> None:
+    """A stored response value with a ``__type__``: an envelope whose type is known and whose data fits it.
+
+    vcr_ext stores a plain JSON object that has a ``__type__`` key of its own in a
+    ``vcr_ext.raw.JSON`` envelope, and llama-stack types only SDK objects, so any
+    ``__type__`` in a response body is meant as an envelope.
+    """
+    type_name = value[sdk_types.TYPE_KEY]
+    if not isinstance(type_name, str):
+        raise fail(f"{field}.__type__", f"expected a type name, got {typed_check.describe(type_name)}")
+    if sdk_types.DATA_KEY not in value:
+        raise fail(
+            f"{field}.__data__",
+            f'missing: a value with a "__type__" is an envelope {{"__type__", "__data__"}} ({type_name})',
+        )
+    data = value[sdk_types.DATA_KEY]
+    data_field = f"{field}.__data__"
+    if type_name.startswith("vcr_ext."):
+        if type_name in (sdk_types.RAW_TEXT, sdk_types.RAW_BASE64):
+            _check_raw(type_name, data, data_field, fail)
+        elif type_name == sdk_types.SSE_EVENT:
+            _check_event(data, data_field, fail, in_stream=in_stream)
+        elif type_name != sdk_types.RAW_JSON:
+            known = ", ".join(_OWN_TYPES)
+            raise fail(f"{field}.__type__", f"unknown vcr_ext type {type_name!r}: expected one of {known}")
+        return
+    mismatch = typed_check.check(type_name, data)
+    if mismatch is not None:
+        raise fail(data_field + mismatch.path, mismatch.problem)
+
+
+def _check_raw(type_name: str, data: Any, field: str, fail: Fail) -> None:
+    if not isinstance(data, str):
+        raise fail(field, f"{type_name} holds a string, got {typed_check.describe(data)}")
+    if type_name == sdk_types.RAW_BASE64:
+        try:
+            base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError) as err:
+            raise fail(field, f"{type_name} holds base64 text: {err}") from err
+
+
+def _check_event(data: Any, field: str, fail: Fail, *, in_stream: bool) -> None:
+    """A ``vcr_ext.sse.Event``: the framing of one event of a stream, and its stored payload."""
+    if not in_stream:
+        raise fail(field, f"{sdk_types.SSE_EVENT} frames an event of a stream: only a streamed chunk is one")
+    if not isinstance(data, dict):
+        got = typed_check.describe(data)
+        raise fail(field, f"expected an object of event, id, retry and data, got {got}")
+    for key in ("event", "id"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise fail(f"{field}.{key}", f"expected a string, got {typed_check.describe(data[key])}")
+    retry = data.get("retry")
+    if retry is not None and (not isinstance(retry, int) or isinstance(retry, bool)):
+        raise fail(f"{field}.retry", f"expected an integer, got {typed_check.describe(retry)}")
+    if "data" not in data:
+        raise fail(f"{field}.data", "missing: the event's payload")
+    payload = data["data"]
+    if type(payload) is dict and sdk_types.TYPE_KEY in payload:
+        # The payload of one event: not itself an event.
+        _check_stored(payload, f"{field}.data", fail, in_stream=False)
+
+
+def _check_raw_request_body(body: Any, fail: Fail) -> None:
+    # Request bodies are stored as sent (a JSON body with a "__type__" key of its own is
+    # not escaped), so only vcr_ext's raw envelopes are looked at.
+    if sdk_types.is_envelope(body) and body[sdk_types.TYPE_KEY] in sdk_types.RAW_TYPES:
+        _check_raw(body[sdk_types.TYPE_KEY], body[sdk_types.DATA_KEY], "request.body.__data__", fail)
+
+
+def _check_id_mapping(mapping: Any, fail: Fail) -> None:
+    # Applied as text replacements over the whole record: an empty or non-text original
+    # would corrupt every string of it.
+    if not isinstance(mapping, dict):
+        raise fail("id_normalization_mapping", f"expected an object, got {typed_check.describe(mapping)}")
+    for normalized, original in mapping.items():
+        if not isinstance(original, str) or not original:
+            raise fail(f"id_normalization_mapping.{normalized}", "expected an original id, non-empty text")

@@ -14,7 +14,8 @@ A stored value is one of:
 - ``{"__type__": "vcr_ext.sse.Event", "__data__": {"event", "id", "retry", "data"}}``: an
   SSE event whose framing (event name, id, retry) cannot be derived from its payload.
 
-Nothing on the replay path imports an SDK: the type names only matter when recording.
+Replay needs no SDK: a type name is only resolved when recording and, at load, by
+:mod:`vcr_ext.typed_check` for the SDKs that are installed (skipped for the others).
 """
 
 from __future__ import annotations

@@ -6,12 +6,11 @@ For use with vcrpy's own ``FilesystemPersister`` (``serializer="vcr_ext"``); vcr
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from vcr.request import Request
 
-from . import context, llamastack, record
+from . import context, record
 from .interactions import origin_of, to_interaction, to_record
 
 _PATH = "<vcr_ext serializer>"
@@ -34,13 +33,16 @@ def serialize(cassette_dict: dict[str, Any]) -> str:
 
 
 def deserialize(cassette_string: str) -> dict[str, Any]:
-    """The JSON list of records (or one record) -> vcrpy's ``{"interactions": [...]}``."""
-    doc = json.loads(cassette_string)
-    items = doc if isinstance(doc, list) else [doc]
+    """The JSON list of records (or one record) -> vcrpy's ``{"interactions": [...]}``.
+
+    Every record is checked as :class:`~vcr_ext.persister.Persister` checks it, so a bad
+    cassette raises :class:`~vcr_ext.errors.CassetteFormatError` when it is opened;
+    vcrpy does not tell a serializer the file's name, so the error names the record.
+    """
     interactions = []
-    for i, rec in enumerate(items):
-        if isinstance(rec, dict) and llamastack.not_replayable(rec) is not None:
+    for index, rec in record.records_of(record.parse(cassette_string, _PATH), _PATH):
+        if record.skip_reason(rec, _PATH, index) is not None:
             continue
-        request, response = to_interaction(record.check(rec, _PATH, i))
+        request, response = to_interaction(record.check(rec, _PATH, index))
         interactions.append({"request": request._to_dict(), "response": response})
     return {"interactions": interactions}

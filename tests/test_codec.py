@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
-from vcr_ext import codec
+from vcr_ext import codec, record
 from vcr_ext.codec import StoredBody, to_stored, to_wire
 from vcr_ext.sdk_types import RAW_BASE64, RAW_TEXT, SSE_EVENT, TYPE_KEY
-from vcr_ext.sse import decode_sse
+from vcr_ext.sse import WhatwgEvent, WhatwgLastEventId, decode_sse, parse_whatwg
 
 CHUNK = "openai.types.chat.chat_completion_chunk.ChatCompletionChunk"
 CHAT = "/v1/chat/completions"
@@ -155,3 +156,195 @@ def test_explicit_nulls_in_tool_call_deltas_are_not_replayed() -> None:
     # What vcr_ext captured from the wire replays as it was, nulls and all.
     verbatim = json.loads(decode_sse(to_wire(CHAT, stored)[0].decode())[0].data)  # type: ignore[index]
     assert verbatim == chunk
+
+
+# ---------------------------------------------------------------- odd but legal event streams
+#
+# Each wire below once replayed as something a client reads differently (or crashed the
+# recorder); now a replay dispatches exactly the live events, ids and retries, for the
+# WHATWG reference parser and for the openai SDK's decoder.
+
+CHUNK_A = b'{"id":"a","object":"chat.completion.chunk","choices":[]}'
+CHUNK_B = b'{"id":"b","object":"chat.completion.chunk","choices":[]}'
+
+
+def _sdk_events(wire: bytes) -> list[object]:
+    """What the openai SDK's decoder yields, up to and with the error it raises (bytes not UTF-8)."""
+    from openai._streaming import SSEDecoder
+
+    seen: list[object] = []
+    try:
+        for e in SSEDecoder().iter_bytes(iter([wire])):
+            seen.append((e.event, e.data, e.id, e.retry))
+    except UnicodeDecodeError as err:
+        seen.append(repr(err))
+    return seen
+
+
+def _replay(route: str, wire: bytes) -> tuple[StoredBody, bytes]:
+    stored = to_stored(route, "text/event-stream", wire)
+    replayed = to_wire(route, stored)[0]
+    # Every data text here is compact JSON or not JSON, so the parses must be equal as they are.
+    assert parse_whatwg(replayed) == parse_whatwg(wire)
+    assert _sdk_events(replayed) == _sdk_events(wire)
+    return stored, replayed
+
+
+@pytest.mark.parametrize(
+    "retry", ["\u00b2", "abc", "1.5", ""], ids=["superscript-two", "letters", "dot", "empty"]
+)
+def test_retry_that_is_not_ascii_digits_is_ignored(retry: str) -> None:
+    # "²".isdigit() is true but int("²") raises: the decoder crashed on it.
+    wire = f"retry: {retry}\n".encode() + b"data: " + CHUNK_A + b"\n\ndata: [DONE]\n\n"
+    stored, replayed = _replay(CHAT, wire)
+    assert stored.body == [{TYPE_KEY: CHUNK, "__data__": json.loads(CHUNK_A)}]  # typed, not raw
+    assert replayed == b"data: " + CHUNK_A + b"\n\ndata: [DONE]\n\n"
+
+
+def test_retry_only_the_openai_sdk_reads_keeps_the_stream_verbatim() -> None:
+    wire = b"retry: +5\ndata: " + CHUNK_A + b"\n\ndata: [DONE]\n\n"  # int("+5") == 5; the standard ignores it
+    stored, replayed = _replay(CHAT, wire)
+    assert stored.body[TYPE_KEY] == RAW_TEXT and replayed == wire
+
+
+def test_empty_id_resets_the_last_event_id() -> None:
+    wire = b"id: 7\ndata: " + CHUNK_A + b"\n\nid:\n\ndata: " + CHUNK_B + b"\n\ndata: [DONE]\n\n"
+    _, replayed = _replay(CHAT, wire)
+    assert parse_whatwg(replayed)[:3] == [
+        WhatwgEvent("message", CHUNK_A.decode(), "7"),
+        WhatwgLastEventId(""),
+        WhatwgEvent("message", CHUNK_B.decode(), ""),
+    ]
+
+
+def test_empty_id_on_an_event_is_kept() -> None:
+    wire = b"id: 7\ndata: " + CHUNK_A + b"\n\nid:\ndata: " + CHUNK_B + b"\n\ndata: [DONE]\n\n"
+    stored, _ = _replay(CHAT, wire)
+    assert stored.body[1] == {TYPE_KEY: SSE_EVENT, "__data__": {"id": "", "data": ANY}}
+
+
+def test_id_with_nul_is_ignored_as_every_reader_ignores_it() -> None:
+    wire = b"id: 1\ndata: " + CHUNK_A + b"\n\nid: x\x00y\ndata: " + CHUNK_B + b"\n\ndata: [DONE]\n\n"
+    stored, _ = _replay(CHAT, wire)
+    assert stored.body[1] == {TYPE_KEY: CHUNK, "__data__": json.loads(CHUNK_B)}  # no id recorded for it
+
+
+def test_id_with_nul_alone_dispatches_nothing() -> None:
+    _replay(CHAT, b"id: a\x00b\n\ndata: " + CHUNK_A + b"\n\ndata: [DONE]\n\n")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b'{"id":"a","object":"chat.completion.chunk","choices":[],"x":"\\ud800"}', id="chunk"),
+        pytest.param(b'"\\udfff\\ud800"', id="string"),
+        pytest.param(b'{"k\\ud83d":1}', id="key"),
+    ],
+)
+def test_lone_surrogate_escape_in_chunk_json_is_kept_as_its_text(data: bytes) -> None:
+    # Valid JSON, but json.loads makes a str no UTF-8 writer or pydantic-core can encode:
+    # the recording used to crash while writing it.
+    wire = b"data: " + CHUNK_A + b"\n\ndata: " + data + b"\n\ndata: [DONE]\n\n"
+    stored, replayed = _replay(CHAT, wire)
+    assert stored.body[1] == {TYPE_KEY: RAW_TEXT, "__data__": data.decode()}
+    assert replayed == wire
+    text = record.dumps({"body": stored.body})  # what the persister writes, as UTF-8
+    assert json.loads(text.encode("utf-8"))["body"] == stored.body
+
+
+def test_lone_surrogate_escape_in_a_json_body_is_kept_as_its_text() -> None:
+    wire = b'{"object":"chat.completion","choices":[],"x":"\\ud800"}'
+    stored = to_stored(CHAT, "application/json", wire)
+    assert stored.body == {TYPE_KEY: RAW_TEXT, "__data__": wire.decode()}
+    assert to_wire(CHAT, stored)[0] == wire
+
+
+@pytest.mark.parametrize(
+    "framing", [b"event: done\n", b"id: 9\n", b"retry: 100\n"], ids=["event", "id", "retry"]
+)
+def test_framing_of_the_done_event_is_replayed(framing: bytes) -> None:
+    wire = b"data: " + CHUNK_A + b"\n\n" + framing + b"data: [DONE]\n\n"
+    stored, replayed = _replay(CHAT, wire)
+    assert stored.body[0] == {TYPE_KEY: CHUNK, "__data__": json.loads(CHUNK_A)}
+    assert replayed == wire
+
+
+@pytest.mark.parametrize(
+    "block", [b"event: ping\n\n", b"id: 4\n\n", b"retry: 250\n\n", b"event: ping\nid: 4\nretry: 1\n\n"]
+)
+def test_event_without_data_line_is_not_dispatched_on_replay(block: bytes) -> None:
+    # Replayed with an invented "data: " line, a standard client dispatched an empty event.
+    wire = b"data: " + CHUNK_A + b"\n\n" + block + b"data: " + CHUNK_B + b"\n\ndata: [DONE]\n\n"
+    _replay(CHAT, wire)
+    _replay("/v1/responses", wire)
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        pytest.param(b"\xef\xbb\xbfdata: " + CHUNK_A + b"\n\ndata: [DONE]\n\n", id="leading-bom"),
+        pytest.param(b"data: " + CHUNK_A + b"\r\rdata: [DONE]\r\r", id="cr-line-ends"),
+        pytest.param(b"data: " + CHUNK_A + b"\r\n\r\ndata: [DONE]\r\n\r\n", id="crlf-line-ends"),
+        pytest.param(b"data: " + CHUNK_A + b"\r\n\ndata: [DONE]\n\r", id="mixed-line-ends"),
+        pytest.param(b": hi\ndata: " + CHUNK_A + b"\n: there\n\n: bye\n\ndata: [DONE]\n\n", id="comments"),
+        pytest.param(b"data\n\ndata: [DONE]\n\n", id="data-without-colon"),
+        pytest.param(b"event\ndata: " + CHUNK_A + b"\n\n", id="field-name-without-value"),
+        pytest.param(b"data: x\ndata: y\ndata:\n\ndata: [DONE]\n\n", id="multiple-data-lines"),
+        pytest.param(b"data: " + CHUNK_A + b"\n\ndata: " + CHUNK_B, id="final-event-without-blank-line"),
+        pytest.param(b"data: " + CHUNK_A + b"\n\ndata: \xff\xfe\n\n", id="not-utf-8"),
+        pytest.param(b"foo: bar\ndata: " + CHUNK_A + b"\n\n", id="unknown-field"),
+        pytest.param(b"id: 1\ndata: " + CHUNK_A + b"\n\n: keep-alive\n\n", id="keep-alive-after-an-id"),
+        pytest.param(b"data: [DONE]\n\ndata: " + CHUNK_A + b"\n\n", id="event-after-done"),
+        pytest.param(b"data: [DONE] and more\n\n", id="done-prefix"),
+        pytest.param(b'data: {"a":NaN}\n\ndata: {"b":1e400}\n\n', id="not-finite-numbers"),
+    ],
+)
+@pytest.mark.parametrize("route", [CHAT, "/v1/responses", "/v1/unknown"])
+def test_odd_streams_replay_the_same_events(wire: bytes, route: str) -> None:
+    _replay(route, wire)
+
+
+def test_json_that_is_not_compact_is_stored_as_its_value() -> None:
+    # What a client reads is the value (the SDK parses every event's data): it is kept
+    # typed, and replayed as compact JSON, the same value.
+    wire = b'data: {"id": "a", "object": "chat.completion.chunk", "choices": []}\n\ndata: [DONE]\n\n'
+    stored = to_stored(CHAT, "text/event-stream", wire)
+    assert stored.body == [{TYPE_KEY: CHUNK, "__data__": json.loads(CHUNK_A)}]
+    assert to_wire(CHAT, stored)[0] == b"data: " + CHUNK_A + b"\n\ndata: [DONE]\n\n"
+
+
+def test_json_over_two_data_lines_replays_as_the_same_value_on_one() -> None:
+    wire = b'data: {"a":\ndata: 1}\n\n'
+    stored = to_stored("/v1/unknown", "text/event-stream", wire)
+    replayed = to_wire("/v1/unknown", stored)[0]
+    assert replayed == b'data: {"a":1}\n\n'
+    (live_event,), (replayed_event,) = parse_whatwg(wire), parse_whatwg(replayed)
+    assert isinstance(live_event, WhatwgEvent) and isinstance(replayed_event, WhatwgEvent)
+    assert json.loads(live_event.data) == json.loads(replayed_event.data) == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("route", "wire", "content_type"),
+    [
+        (CHAT, b'data: {"object":"chat.completion.chunk","choices":"oops"}\n\n', "text/event-stream"),
+        (CHAT, b'{"object":"chat.completion","choices":{"a":1}}', "application/json"),
+    ],
+    ids=["chunk", "json-body"],
+)
+def test_payload_its_class_cannot_hold_is_stored_plain_so_the_record_loads(
+    route: str, wire: bytes, content_type: str
+) -> None:
+    # Typed by its route and shape, the record failed record.check when the cassette was opened.
+    stored = to_stored(route, content_type, wire)
+    rec = record.build(
+        test_id=None, method="POST", url=route, body={}, endpoint=route, model=None, response=stored
+    )
+    record.check(rec, "<test>", None)
+    assert to_wire(route, stored)[0] == wire
+
+
+@pytest.mark.parametrize("wire", [b"[]", b'[{"object":"model","id":"m"}]', b"[1,2]"])
+def test_json_array_body_replays_as_sent_not_as_a_models_page(wire: bytes) -> None:
+    # A list body is how a models page is stored, and replays re-wrapped in {"object": "list", ...}.
+    stored = to_stored(CHAT, "application/json", wire)
+    assert to_wire(CHAT, stored)[0] == wire

@@ -4,6 +4,12 @@ Recording turns a body into per-event typed values (SSE, NDJSON) or one typed va
 (JSON); replay re-encodes those values to the bytes a client expects. Anything that
 would not survive that round trip (a torn event stream, text that is not JSON, bytes
 that are not UTF-8) is kept whole as a raw envelope, so nothing the server said is lost.
+
+An event stream is faithful by construction: before its per-event form is kept, the
+bytes :func:`to_wire` will send for it are parsed, with the WHATWG reference parser and
+with the openai SDK's decoder, and must give the same events, ids and reconnection
+times as the live bytes; otherwise the body is kept raw. The check runs when recording
+only; replay does no more work than encoding.
 """
 
 from __future__ import annotations
@@ -13,8 +19,19 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from . import sdk_types
-from .sdk_types import DATA_KEY, RAW_BASE64, RAW_TEXT, SSE_EVENT, TYPE_KEY, Unwrapped, envelope, store, unwrap
+from . import sdk_types, typed_check
+from .sdk_types import (
+    DATA_KEY,
+    RAW_BASE64,
+    RAW_JSON,
+    RAW_TEXT,
+    SSE_EVENT,
+    TYPE_KEY,
+    Unwrapped,
+    envelope,
+    store,
+    unwrap,
+)
 from .sse import (
     DONE,
     SSEEvent,
@@ -24,6 +41,11 @@ from .sse import (
     encode_ndjson,
     encode_sse,
     json_bytes,
+    openai_sdk_events,
+    parse_whatwg,
+    same_json,
+    same_sdk_events,
+    same_whatwg,
 )
 
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
@@ -67,20 +89,107 @@ def _raw(text_or_bytes: str | bytes) -> StoredBody:
     return StoredBody(envelope(RAW_BASE64, base64.b64encode(text_or_bytes).decode("ascii")), False)
 
 
-def _sse_item(route: str, ev: SSEEvent) -> Any:
+def _reencodes(payload: Any, text: str) -> bool:
+    """Whether the compact JSON a replay writes for ``payload`` (parsed from ``text``) reads back as it.
+
+    Not so for a lone surrogate escape such as ``"\\ud800"`` (valid JSON, but no UTF-8
+    text can hold it, so neither the record nor the replay could), ``NaN``, or a number
+    past the float range; such a value is kept as the text the server sent.
+    """
     try:
-        payload = json.loads(ev.data)
+        replayed = dumps_compact(payload)
+    except ValueError:  # pydantic-core refuses lone surrogates
+        return False
+    # Compact JSON (what OpenAI sends) comes back as the same text: no second parse.
+    return replayed == text or same_json(json.loads(replayed), payload)
+
+
+def _type_of(route: str, payload: Any, *, streaming: bool) -> str | None:
+    """The SDK class to type ``payload`` with, or ``None`` to store it as plain JSON.
+
+    A payload its class can never hold (``"choices": "oops"`` on the chat route) is not
+    typed: a cassette is checked against the classes when opened (record.check), and
+    a recording must load. Plain JSON replays the same bytes.
+    """
+    type_name = sdk_types.classify(route, payload, streaming=streaming)
+    if type_name is not None and typed_check.check(type_name, payload) is not None:
+        return None
+    return type_name
+
+
+def _data_value(route: str, data: str) -> tuple[Any, str | None]:
+    """The stored form of one event's data, and the ``event:`` name a replay derives from it.
+
+    JSON data is stored as its value (typed when an SDK class fits) if a replay gives
+    the client the same value (:func:`_reencodes`); other data is kept as its text.
+    """
+    try:
+        payload = json.loads(data)
     except ValueError:
-        value: Any = envelope(RAW_TEXT, ev.data)
-        derived_event = None
-    else:
-        type_name = sdk_types.classify(route, payload, streaming=True)
-        value = store(payload, type_name)
-        derived_event = payload["type"] if sdk_types.is_responses_event(type_name, payload) else None
+        return envelope(RAW_TEXT, data), None
+    if not _reencodes(payload, data):
+        return envelope(RAW_TEXT, data), None
+    type_name = _type_of(route, payload, streaming=True)
+    derived_event = payload["type"] if sdk_types.is_responses_event(type_name, payload) else None
+    return store(payload, type_name), derived_event
+
+
+def _sse_item(route: str, ev: SSEEvent) -> Any:
+    """One stored body item: the data's stored value alone when its framing can be derived from it."""
+    framing = {"event": ev.event, "id": ev.id, "retry": ev.retry}
+    kept = {k: v for k, v in framing.items() if v is not None}
+    if ev.data is None:
+        # No data line: a standard reader dispatches nothing, so none is invented on replay.
+        return envelope(SSE_EVENT, kept)
+    value, derived_event = _data_value(route, ev.data)
     if ev.event == derived_event and ev.id is None and ev.retry is None:
         return value
-    framing = {"event": ev.event, "id": ev.id, "retry": ev.retry}
-    return envelope(SSE_EVENT, {**{k: v for k, v in framing.items() if v is not None}, "data": value})
+    return envelope(SSE_EVENT, {**kept, "data": value})
+
+
+def _replays_same(route: str, live: bytes, stored: StoredBody) -> bool:
+    """Whether the bytes :func:`to_wire` makes of ``stored`` mean to a client what ``live`` meant.
+
+    Checked with the WHATWG reference parser (events with their type, data and last
+    event id, reconnection times, ids set without an event, in order) and with the
+    openai SDK's own decoder, whose view differs from the standard's (see
+    :mod:`vcr_ext.sse`). Data compares as text, or as the same JSON value.
+    """
+    try:
+        replayed, _ = to_wire(route, stored)
+    except (ValueError, TypeError):  # nothing to replay from, so nothing to keep but the text
+        return False
+    if replayed == live:
+        return True  # the usual case (OpenAI's own framing): the same bytes parse the same
+    if not same_whatwg(parse_whatwg(live), parse_whatwg(replayed)):
+        return False
+    live_sdk = openai_sdk_events(live)
+    return live_sdk is None or same_sdk_events(live_sdk, openai_sdk_events(replayed) or [])
+
+
+def _sse_body(route: str, raw: bytes, text: str) -> StoredBody:
+    """An event-stream body as per-event items, or whole as raw text if those would not replay the same."""
+    events = decode_sse(text)
+    if events is None or any(ev.data is None for ev in events):
+        # A block with no data line (``event: ping`` alone, an id-only block) must replay
+        # without one; the record format's vcr_ext.sse.Event always has a "data" (see
+        # record.check), so such a stream is kept as the text the server sent.
+        return _raw(text)
+    # The SDK stops reading at the first data starting with [DONE]: whatever follows is
+    # invisible to it, so a stream going on after one is kept verbatim.
+    first_done = next(
+        (i for i, ev in enumerate(events) if ev.data is not None and ev.data.startswith(DONE)), None
+    )
+    if first_done is not None and first_done != len(events) - 1:
+        return _raw(text)
+    # Only a bare "data: [DONE]" is the terminator; one with event:/id:/retry: lines is
+    # stored as an event so that replay sends those lines too.
+    done = bool(events) and events[-1] == SSEEvent(DONE)
+    items = [_sse_item(route, ev) for ev in (events[:-1] if done else events)]
+    stored = StoredBody(items, True, None if done == _default_done(items) else done)
+    # Faithful by construction: whatever the codec missed, a body whose replay would
+    # differ is kept as the text the server sent. This costs a parse at record time only.
+    return stored if _replays_same(route, raw, stored) else _raw(text)
 
 
 def to_stored(route: str, content_type: str | None, raw: bytes) -> StoredBody:
@@ -91,30 +200,28 @@ def to_stored(route: str, content_type: str | None, raw: bytes) -> StoredBody:
         return _raw(raw)
     media = _media_type(content_type)
     if media == "text/event-stream":
-        events = decode_sse(text)
-        if events is None:
-            return _raw(text)
-        done = bool(events) and events[-1].data == DONE
-        body_events = events[:-1] if done else events
-        if any(ev.data == DONE for ev in body_events):
-            return _raw(text)  # events after [DONE] are invisible to the SDK; keep them verbatim
-        items = [_sse_item(route, ev) for ev in body_events]
-        return StoredBody(items, True, None if done == _default_done(items) else done)
+        return _sse_body(route, raw, text)
     if media == "application/x-ndjson" or (is_ndjson_route(route) and text.count("\n") > 1):
         values = decode_ndjson(text)
-        if values is None:
+        if values is None or not all(_reencodes(v, "") for v in values):
             return _raw(text)
-        return StoredBody([store(v, sdk_types.classify(route, v, streaming=True)) for v in values], True)
+        return StoredBody([store(v, _type_of(route, v, streaming=True)) for v in values], True)
     if not text.strip():
         return _raw(text)
     try:
         payload = json.loads(text)
     except ValueError:
         return _raw(text)
+    if not _reencodes(payload, text):
+        return _raw(text)
+    if isinstance(payload, list):
+        # A body stored as a list is a models page (llama-stack's form) and replays
+        # re-wrapped as one: a JSON array the server sent is escaped so it replays as sent.
+        return StoredBody(envelope(RAW_JSON, payload), False)
     if route == "/v1/models" and _is_model_page(payload):
-        model = sdk_types.classify("/v1/models", {"object": "model"}, streaming=False)
-        return StoredBody([store(m, model) for m in payload["data"]], False)
-    return StoredBody(store(payload, sdk_types.classify(route, payload, streaming=False)), False)
+        models = [store(m, _type_of(route, m, streaming=False)) for m in payload["data"]]
+        return StoredBody(models, False)
+    return StoredBody(store(payload, _type_of(route, payload, streaming=False)), False)
 
 
 def _is_model_page(payload: Any) -> bool:
@@ -169,8 +276,10 @@ def _event(item: Any, redumped: bool) -> SSEEvent:
     framing: dict[str, Any] = {}
     if u.type_name == SSE_EVENT:
         framing = u.payload
-        u = unwrap(framing.get("data"))
         event = framing.get("event")
+        if "data" not in framing:  # a block with no data line (``"data": null`` is JSON null)
+            return SSEEvent(None, event, framing.get("id"), framing.get("retry"))
+        u = unwrap(framing["data"])
     else:
         event = u.payload["type"] if sdk_types.is_responses_event(u.type_name, u.payload) else None
     if u.type_name == RAW_TEXT:

@@ -103,11 +103,11 @@ class Persister:
             with locking.cassette_lock(path):
                 with contextlib.suppress(OSError):  # a read-only checkout can still replay
                     atomic.recover(_real(path))
-                records = list(self._records(path))
-            for name, source, index, rec in records:
-                req, resp = to_interaction(rec, name, source=source, index=index)
-                requests.append(req)
-                responses.append(resp)
+                # One parsed record at a time: holding them all would double the peak memory.
+                for name, source, index, rec in self._records(path):
+                    req, resp = to_interaction(rec, name, source=source, index=index)
+                    requests.append(req)
+                    responses.append(resp)
         if not requests:
             raise CassetteNotFoundError(os.fspath(cassette_path))
         return requests, responses

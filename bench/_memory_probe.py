@@ -22,7 +22,7 @@ from .tools import REPLAY, Tool, all_tools
 from .traffic import make_client, run_unit
 
 
-def _status_kib(field: str) -> int:
+def status_kib(field: str) -> int:
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:
             if line.startswith(field + ":"):
@@ -30,7 +30,7 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def _reset_peak() -> bool:
+def reset_peak() -> bool:
     # Linux resets VmHWM to the current RSS on "5"; without it, import-time peaks would count.
     try:
         with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
@@ -55,10 +55,10 @@ def main(argv: list[str]) -> int:
     gc.collect()
 
     # Resident memory first, while tracemalloc's own bookkeeping is not inflating it.
-    reset = _reset_peak()
-    before = _status_kib("VmRSS")
+    reset = reset_peak()
+    before = status_kib("VmRSS")
     _replay(tool, root, client, units)
-    peak = _status_kib("VmHWM")
+    peak = status_kib("VmHWM")
 
     gc.collect()
     tracemalloc.start()

@@ -84,26 +84,36 @@ def log(message: str) -> None:
     print(f"[bench {time.perf_counter() - _STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
-class Run:
-    """State of one benchmark run: the tools, their recordings and clients, their failures."""
+class Attempts:
+    """The failures of a run, per tool and scenario; shared with bench.scale."""
 
-    def __init__(self, plan: Plan, root: Path, tools: list[Tool]) -> None:
-        self.plan = plan
-        self.root = root
-        self.tools = tools
+    def __init__(self) -> None:
         self.failures: dict[str, dict[str, str]] = {}
-        self.suite: dict[str, list[UnitResult]] = {}
-        self.lookups: dict[int, dict[str, list[ChatSummary]]] = {m: {} for m in plan.lookup_sizes}
-        self.clients: dict[str, openai.OpenAI] = {}
 
     def attempt(self, tool: Tool, scenario: str, fn: Callable[[], T]) -> T | None:
         """Run ``fn``; on any error keep the traceback and return None, so the other tools go on."""
         try:
             return fn()
         except Exception:
-            self.failures.setdefault(tool.name, {})[scenario] = traceback.format_exc()
-            log(f"{tool.name}: {scenario} FAILED (traceback in the report)")
+            self.fail(tool.name, scenario, traceback.format_exc())
             return None
+
+    def fail(self, name: str, scenario: str, error: str) -> None:
+        self.failures.setdefault(name, {})[scenario] = error
+        log(f"{name}: {scenario} FAILED (traceback in the report)")
+
+
+class Run(Attempts):
+    """State of one benchmark run: the tools, their recordings and clients, their failures."""
+
+    def __init__(self, plan: Plan, root: Path, tools: list[Tool]) -> None:
+        super().__init__()
+        self.plan = plan
+        self.root = root
+        self.tools = tools
+        self.suite: dict[str, list[UnitResult]] = {}
+        self.lookups: dict[int, dict[str, list[ChatSummary]]] = {m: {} for m in plan.lookup_sizes}
+        self.clients: dict[str, openai.OpenAI] = {}
 
     def recorders(self) -> list[Tool]:
         """Tools with cassettes on disk whose suite replayed correctly (sdk-only has none)."""
@@ -131,13 +141,13 @@ def record(run: Run) -> dict[str, Any]:
                 if got is not None:
                     run.lookups[size][tool.name] = got
         served = len(server.requests)
-    _check_dead_port()
+    check_dead_port()
     shared = make_client(DEAD_BASE_URL)
     run.clients = {t.name: t.replay_client(DEAD_BASE_URL) if t.replay_client else shared for t in run.tools}
     return {"requests_served_while_recording": served, **_traffic_facts(run)}
 
 
-def _check_dead_port() -> None:
+def check_dead_port() -> None:
     """Refuse to measure if something answers on the replay port: a leak would then look like a replay."""
     with contextlib.suppress(ConnectionRefusedError), socket.create_connection(("127.0.0.1", 9), timeout=1):
         raise SystemExit("something listens on 127.0.0.1:9; replay could reach it, refusing to benchmark")
@@ -183,8 +193,8 @@ def warm_up(run: Run) -> None:
                     sized.pop(tool.name, None)
 
 
-def _timed(
-    run: Run,
+def timed(
+    run: Attempts,
     scenario: str,
     repeats: int,
     tasks: Mapping[Tool, Callable[[], T]],
@@ -207,7 +217,7 @@ def time_suite(run: Run) -> dict[str, Any]:
         if t.name in run.suite
     }
     out = {}
-    for name, times in _timed(run, "timed suite", run.plan.repeats, tasks).items():
+    for name, times in timed(run, "timed suite", run.plan.repeats, tasks).items():
         best = min(times)
         out[name] = {
             "times_s": times,
@@ -221,7 +231,7 @@ def time_suite(run: Run) -> dict[str, Any]:
 def time_load(run: Run) -> dict[str, Any]:
     tasks = {t: partial(scenarios.open_suite, t, run.root, run.plan.units) for t in run.recorders()}
     out = {}
-    for name, times in _timed(run, "timed load", run.plan.repeats, tasks).items():
+    for name, times in timed(run, "timed load", run.plan.repeats, tasks).items():
         out[name] = {"times_s": times, "per_cassette_ms": 1000 * min(times) / run.plan.units}
     return out
 
@@ -235,8 +245,8 @@ def time_lookup(run: Run) -> dict[str, Any]:
             for t in run.tools
             if t.name in per_tool
         }
-        timed = _timed(run, f"timed lookup {size}", run.plan.lookup_repeats, tasks, run.plan.lookup_budget_s)
-        out[str(size)] = {name: _lookup_entry(size, timings) for name, timings in timed.items()}
+        runs = timed(run, f"timed lookup {size}", run.plan.lookup_repeats, tasks, run.plan.lookup_budget_s)
+        out[str(size)] = {name: _lookup_entry(size, timings) for name, timings in runs.items()}
     return out
 
 
@@ -266,7 +276,7 @@ def memory(run: Run) -> dict[str, Any]:
     out = measure.memory_of_tools(names, run.root, run.plan.memory_units)
     for name, entry in out.items():
         if "error" in entry:
-            run.failures.setdefault(name, {})["memory"] = entry["error"]
+            run.fail(name, "memory", entry["error"])
     return out
 
 
@@ -283,7 +293,7 @@ def profile(run: Run, name: str) -> dict[str, Any] | None:
 
 
 @contextlib.contextmanager
-def _workdir(keep: Path | None) -> Iterator[Path]:
+def workdir(keep: Path | None) -> Iterator[Path]:
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
         if any(keep.iterdir()):
@@ -322,10 +332,10 @@ def benchmark(plan: Plan, root: Path, profile_tool: str | None) -> dict[str, Any
     return results
 
 
-def write_json(results: dict[str, Any]) -> Path:
+def write_json(results: dict[str, Any], prefix: str = "replay") -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = RESULTS_DIR / f"replay-{stamp}.json"
+    path = RESULTS_DIR / f"{prefix}-{stamp}.json"
     path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return path
 
@@ -346,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     profile_tool = args.profile or ("vcr_ext" if plan.profile else "none")
-    with _workdir(args.workdir) as root:
+    with workdir(args.workdir) as root:
         results = benchmark(plan, root, None if profile_tool == "none" else profile_tool)
     print(report.render(results))
     print(f"\nresults: {write_json(results)}")

@@ -56,10 +56,10 @@ class Metric:
         return Metric(values, self.noun, self.better)
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Left-aligned names and ratios, right-aligned numbers."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], names: int = 1) -> list[str]:
+    """Left-aligned names (the first ``names`` columns) and ratios, right-aligned numbers."""
     widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
-    numeric = [i > 0 and not h.startswith("vs ") for i, h in enumerate(headers)]
+    numeric = [i >= names and not h.startswith("vs ") for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
         parts = [c.rjust(w) if n else c.ljust(w) for c, w, n in zip(cells, widths, numeric, strict=True)]
@@ -68,7 +68,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return [line(headers), line(["-" * w for w in widths]), *(line(row) for row in rows)]
 
 
-def _fmt(value: float | None, digits: int = 2) -> str:
+def fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
@@ -87,11 +87,11 @@ def _suite(results: Results) -> list[str]:
     rows = [
         [
             name,
-            _fmt(entry["best_s"], 3),
-            _fmt(entry["per_test_ms"], 3),
-            _fmt(entry["median_s"], 3),
+            fmt(entry["best_s"], 3),
+            fmt(entry["per_test_ms"], 3),
+            fmt(entry["median_s"], 3),
             total.vs_baseline(name),
-            _fmt(own.values[name], 3),
+            fmt(own.values[name], 3),
             own.vs_baseline(name) if own.values[name] is not None else "-",
         ]
         for name, entry in per_tool.items()
@@ -136,12 +136,12 @@ def _lookup(results: Results) -> list[str]:
         rows.append(
             [
                 name,
-                *(_fmt(per_size[size].values[name], 1) for size in sizes),
+                *(fmt(per_size[size].values[name], 1) for size in sizes),
                 f"{big / small:.2f}x" if small and big else "-",
-                "-" if name == SDK_ONLY else _fmt(_get("open_ms")(entries.get(largest, {})), 2),
+                "-" if name == SDK_ONLY else fmt(_get("open_ms")(entries.get(largest, {})), 2),
                 "/".join(str(entries[size]["runs"]) if size in entries else "-" for size in sizes),
                 per_size[largest].vs_baseline(name),
-                _fmt(own.values[name], 1),
+                fmt(own.values[name], 1),
             ]
         )
     headers = [
@@ -166,7 +166,7 @@ def _lookup(results: Results) -> list[str]:
 def _load(results: Results) -> list[str]:
     per_tool = results["load"]
     load = Metric.of(per_tool, _get("per_cassette_ms"), "time", "faster")
-    rows = [[name, _fmt(load.values[name], 3), load.vs_baseline(name)] for name in per_tool]
+    rows = [[name, fmt(load.values[name], 3), load.vs_baseline(name)] for name in per_tool]
     return [
         f"Cassette load: open and close one suite cassette (3 interactions) without calls, "
         f"best of {results['plan']['repeats']} passes over the {results['plan']['units']} cassettes",
@@ -197,9 +197,9 @@ def _memory(results: Results) -> list[str]:
     rows = [
         [
             name,
-            _fmt(traced.values[name]),
+            fmt(traced.values[name]),
             traced.vs_baseline(name),
-            _fmt(rss.values[name], 1),
+            fmt(rss.values[name], 1),
             rss.vs_baseline(name),
         ]
         for name in per_tool
@@ -214,7 +214,7 @@ def _memory(results: Results) -> list[str]:
     ]
 
 
-def _failures(results: Results) -> list[str]:
+def failure_lines(results: Results) -> list[str]:
     lines = []
     for tool, scenarios in results["failures"].items():
         for scenario, trace in scenarios.items():
@@ -239,17 +239,24 @@ def _profile(results: Results) -> list[str]:
     ]
 
 
-def render(results: Results) -> str:
-    meta, traffic = results["meta"], results["traffic"]
-    header = [
-        f"vcr_ext replay benchmark ({results['plan']['name']}) {meta['timestamp']}",
+def machine_lines(meta: dict[str, Any]) -> list[str]:
+    """Machine, load, versions and vcr_ext commit: what any of bench's reports was measured on."""
+    return [
         f"machine: {meta['cpus']} cores, {meta['cpu_model']}, Python {meta['python']}; load average "
         f"{meta['load_average_at_start'][0]:.2f} at start, {meta['load_average_at_end'][0]:.2f} at end",
         "versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
         f"vcr_ext source: {meta['vcr_ext_source']}",
+    ]
+
+
+def render(results: Results) -> str:
+    meta, traffic = results["meta"], results["traffic"]
+    header = [
+        f"vcr_ext replay benchmark ({results['plan']['name']}) {meta['timestamp']}",
+        *machine_lines(meta),
         f"matching: {traffic['matching']}; every replayed result checked against its recording",
         f"{SDK_ONLY}: the same calls answered with the live wire bytes by httpx2.MockTransport, no recorder",
     ]
     sections = [header, _suite(results), _lookup(results), _load(results), _size(results), _memory(results)]
-    sections += [s for s in (_failures(results), _profile(results)) if s]
+    sections += [s for s in (failure_lines(results), _profile(results)) if s]
     return "\n\n".join("\n".join(section) for section in sections)

@@ -45,7 +45,7 @@ def _difference(got: object, expected: object, where: str = "") -> str:
     return f"{where or 'result'}: replayed {got!r:.300} != recorded {expected!r:.300}"
 
 
-def _check(tool: Tool, what: str, got: object, expected: object) -> None:
+def check(tool: Tool, what: str, got: object, expected: object) -> None:
     if got != expected:
         raise ReplayMismatch(f"{tool.name}: {what}: {_difference(got, expected)}")
 
@@ -76,7 +76,7 @@ def replay_suite(tool: Tool, root: Path, client: openai.OpenAI, expected: Sequen
         with tool.open(suite_cassette(tool, root, i), REPLAY):
             got = run_unit(client, i)
         # Checked as we go, not collected: a list of 200 results would dominate peak memory.
-        _check(tool, f"suite test {i}", got, want)
+        check(tool, f"suite test {i}", got, want)
     return time.perf_counter() - start
 
 
@@ -107,5 +107,5 @@ def replay_lookup(
         got = [run_lookup(client, i) for i in range(len(expected))]
         t2 = time.perf_counter()
     t3 = time.perf_counter()
-    _check(tool, f"lookup of {len(expected)}", got, list(expected))
+    check(tool, f"lookup of {len(expected)}", got, list(expected))
     return LookupTiming(t1 - t0, t2 - t1, t3 - t2)

@@ -65,17 +65,25 @@ class Tool:
         return use(str(path))
 
 
+def vcrpy_recorder(mode: str, serializer: str) -> vcr.VCR:
+    """The ``vcr.VCR`` of the vcrpy rows (bench.scale records vcrpy through it with its own persister)."""
+    return vcr.VCR(record_mode=mode, match_on=_VCRPY_MATCH_ON, serializer=serializer)
+
+
 def _vcrpy(serializer: str) -> Callable[[str], Callable[[str], AbstractContextManager[Any]]]:
     def factory(mode: str) -> Callable[[str], AbstractContextManager[Any]]:
-        recorder = vcr.VCR(record_mode=mode, match_on=_VCRPY_MATCH_ON, serializer=serializer)
-        return recorder.use_cassette  # type: ignore[no-any-return]
+        return vcrpy_recorder(mode, serializer).use_cassette  # type: ignore[no-any-return]
 
     return factory
 
 
+def cassetter_recorder(mode: str) -> cassetter.Cassetter:
+    """The ``Cassetter`` of the cassetter row (bench.scale also builds cassettes with it)."""
+    return cassetter.Cassetter(record_mode=mode, match_on=_CASSETTER_MATCH_ON, uri_normalizer=_path_only)
+
+
 def _cassetter(mode: str) -> Callable[[str], AbstractContextManager[Any]]:
-    recorder = cassetter.Cassetter(record_mode=mode, match_on=_CASSETTER_MATCH_ON, uri_normalizer=_path_only)
-    return recorder.use_cassette
+    return cassetter_recorder(mode).use_cassette
 
 
 def _vcr_ext(mode: str) -> Callable[[str], AbstractContextManager[Any]]:

@@ -10,6 +10,7 @@ leaves a cassette locked.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -21,7 +22,9 @@ from pathlib import Path
 from filelock import FileLock
 
 
+@functools.cache
 def _lock_dir() -> Path:
+    # Made once per process: every cassette open takes a lock, and a mkdir each time costs.
     uid = os.getuid() if hasattr(os, "getuid") else "user"
     folder = Path(tempfile.gettempdir()) / f"vcr-ext-locks-{uid}"
     folder.mkdir(mode=0o700, exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -15,6 +16,18 @@ OPENAI_MAJOR = int(openai.__version__.split(".")[0])
 needs_openai_3 = pytest.mark.skipif(
     OPENAI_MAJOR < 3, reason="the openai 2.x SDK has no such client behaviour"
 )
+
+
+def ask_chat(base_url: str, question: str) -> str:
+    """One non-streamed chat completion over plain httpx (patched by vcrpy like the SDK's)."""
+    reply = httpx.post(
+        base_url + "/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": question}]},
+        timeout=30,
+    )
+    reply.raise_for_status()
+    content: str = reply.json()["choices"][0]["message"]["content"]
+    return content
 
 
 def corpus_path() -> Path:

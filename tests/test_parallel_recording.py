@@ -12,8 +12,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from conftest import ask_chat
 
 import vcr_ext
 from vcr_ext.demo.server import FakeOpenAIServer
@@ -48,7 +48,7 @@ def ask(question):
 
 @pytest.mark.vcr
 @pytest.mark.parametrize("i", range(16))
-def test_ask(i):
+def testask_chat(i):
     if i >= COUNT:
         pytest.skip("not in this run")
     answers = [ask(f"question {i}")]
@@ -187,17 +187,24 @@ def test_new_episodes_adds_every_worker_s_requests(
     _replay(pytester, monkeypatch, TESTS)
 
 
-def test_all_replaces_what_it_re_records_and_keeps_the_rest(
-    suite: tuple[pytest.Pytester, FakeOpenAIServer], monkeypatch: pytest.MonkeyPatch
+def _rerecord_after_a_stale_request(
+    pytester: pytest.Pytester, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
-    pytester, server = suite
+    """Record the shared cassette with one request no later run makes, then run ``mode``."""
     monkeypatch.setenv("SHARED", "1")
     monkeypatch.setenv("STALE", "1")
     _run(pytester, "--record-mode=once").assert_outcomes(passed=TESTS)
     monkeypatch.delenv("STALE")
     server.requests.clear()
-    _run(pytester, "--record-mode=all").assert_outcomes(passed=TESTS)
+    _run(pytester, f"--record-mode={mode}").assert_outcomes(passed=TESTS)
     assert len(server.requests) == TESTS
+
+
+def test_all_replaces_what_it_re_records_and_keeps_the_rest(
+    suite: tuple[pytest.Pytester, FakeOpenAIServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester, server = suite
+    _rerecord_after_a_stale_request(pytester, server, monkeypatch, "all")
     # Each re-recorded request replaced its old recording (no duplicates); the request no
     # test made this time keeps its recording, as in vcrpy.
     assert _questions(_recordings(pytester.path / "cassettes")) == sorted(
@@ -210,13 +217,7 @@ def test_rewrite_replaces_the_old_recordings_and_keeps_every_worker_s_new_ones(
     suite: tuple[pytest.Pytester, FakeOpenAIServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytester, server = suite
-    monkeypatch.setenv("SHARED", "1")
-    monkeypatch.setenv("STALE", "1")
-    _run(pytester, "--record-mode=once").assert_outcomes(passed=TESTS)
-    monkeypatch.delenv("STALE")
-    server.requests.clear()
-    _run(pytester, "--record-mode=rewrite").assert_outcomes(passed=TESTS)
-    assert len(server.requests) == TESTS
+    _rerecord_after_a_stale_request(pytester, server, monkeypatch, "rewrite")
     # Only this run's recordings: the stale one is gone, and no worker deleted another's.
     assert _questions(_recordings(pytester.path / "cassettes")) == _served(server)
     _replay(pytester, monkeypatch, TESTS)
@@ -225,15 +226,6 @@ def test_rewrite_replaces_the_old_recordings_and_keeps_every_worker_s_new_ones(
 # -- threads ---------------------------------------------------------------------------
 
 
-def _ask(base_url: str, question: str) -> str:
-    reply = httpx.post(
-        base_url + "/chat/completions",
-        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": question}]},
-        timeout=30,
-    )
-    reply.raise_for_status()
-    content: str = reply.json()["choices"][0]["message"]["content"]
-    return content
 
 
 def _in_threads(count: int, work: list[str], base_url: str) -> list[str]:
@@ -246,7 +238,7 @@ def _in_threads(count: int, work: list[str], base_url: str) -> list[str]:
         barrier.wait()
         try:
             for j in range(k, len(work), count):
-                answers[j] = _ask(base_url, work[j])
+                answers[j] = ask_chat(base_url, work[j])
         except BaseException as err:  # reported below, in the test's thread
             errors.append(err)
 
@@ -265,7 +257,7 @@ def test_threads_sharing_a_cassette_play_each_recording_once_and_record_the_rest
     with FakeOpenAIServer() as server:
         with my_vcr.use_cassette(str(cassette)):
             # Eight recordings of one request (a retried call), recorded one after another.
-            recorded = [_ask(server.base_url, "same question") for _ in range(8)]
+            recorded = [ask_chat(server.base_url, "same question") for _ in range(8)]
         served_before = len(server.requests)
         with vcr_ext.VCR(record_mode="new_episodes").use_cassette(str(cassette)):
             work = ["same question"] * 8 + [f"new {i}" for i in range(16)]
@@ -286,7 +278,7 @@ def test_two_threads_checking_the_same_recording_at_once_do_not_both_take_it(tmp
 
     cassette = tmp_path / "one"
     with FakeOpenAIServer() as server, vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
-        _ask(server.base_url, "only once")
+        ask_chat(server.base_url, "only once")
     with vcr_ext.VCR(record_mode="new_episodes").use_cassette(str(cassette)) as played:
         recorded = played.requests[0]
         a_asked, b_asked, a_played = threading.Event(), threading.Event(), threading.Event()

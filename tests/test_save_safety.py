@@ -9,23 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import ask_chat
 
 import vcr_ext
 from vcr_ext import atomic
 from vcr_ext.demo.server import FakeOpenAIServer
 from vcr_ext.secrets import SecretFoundError
-
-
-def _ask(base_url: str, question: str) -> str:
-    reply = httpx.post(
-        base_url + "/chat/completions",
-        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": question}]},
-        timeout=30,
-    )
-    reply.raise_for_status()
-    content: str = reply.json()["choices"][0]["message"]["content"]
-    return content
-
 
 TOOL_RECORD = {
     "test_id": "tests/integration/test_tools.py::test_search",
@@ -50,7 +39,7 @@ def test_a_save_keeps_every_file_it_did_not_write_byte_identical(tmp_path: Path,
     cassette = tmp_path / "recordings"
     with FakeOpenAIServer() as server:
         with vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
-            _ask(server.base_url, "recorded before")
+            ask_chat(server.base_url, "recorded before")
         # Files a save must not touch: records it skips, a file of another kind, a folder.
         (cassette / "0f0f.json").write_text(json.dumps(TOOL_RECORD, indent=2))
         (cassette / "0e0e.json").write_text(json.dumps(CLIENT_FAILURE, indent=2))
@@ -66,11 +55,11 @@ def test_a_save_keeps_every_file_it_did_not_write_byte_identical(tmp_path: Path,
         if mode == "rewrite":
             my_vcr.register_persister(my_vcr.persister.with_options(rewrite=True))
         with my_vcr.use_cassette(str(cassette)) as played:
-            _ask(server.base_url, "recorded before")
+            ask_chat(server.base_url, "recorded before")
             if mode == "once":
                 played._save(force=True)  # `once` over an existing cassette records nothing new
             else:
-                _ask(server.base_url, "recorded now")
+                ask_chat(server.base_url, "recorded now")
     after = _snapshot(cassette)
     for name, data in foreign.items():
         assert after.get(name) == data, f"{mode}: {name} changed or vanished"
@@ -84,7 +73,7 @@ def test_a_save_that_raises_restores_every_patched_library_and_keeps_the_old_cas
     cassette = tmp_path / "cas"
     with FakeOpenAIServer() as server:
         with vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
-            _ask(server.base_url, "first")
+            ask_chat(server.base_url, "first")
         before = _snapshot(cassette)
         key = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
         question = f"my key is {key}" if failure == "secret" else "second"
@@ -98,12 +87,12 @@ def test_a_save_that_raises_restores_every_patched_library_and_keeps_the_old_cas
             monkeypatch.setattr(atomic, "replace_directory", fail)
             expected = OSError
         with pytest.raises(expected), vcr_ext.VCR(record_mode="new_episodes").use_cassette(str(cassette)):
-            _ask(server.base_url, question)
+            ask_chat(server.base_url, question)
         # No stub of the dead cassette is left in place: a request it holds goes to the server.
         now = (httpx.HTTPTransport.handle_request, httpx.AsyncHTTPTransport.handle_async_request)
         assert now == originals
         served = len(server.requests)
-        _ask(server.base_url, "first")
+        ask_chat(server.base_url, "first")
         assert len(server.requests) == served + 1
     assert _snapshot(cassette) == before
 
@@ -113,11 +102,11 @@ def test_a_directory_cassette_replays_in_recorded_order_with_loose_matching(tmp_
     questions = [f"step {i} of the chain" for i in range(6)]
     loose = {"match_on": ("method", "path")}  # vcrpy's usual loose matching: every call looks alike
     with FakeOpenAIServer() as server, vcr_ext.VCR(record_mode="once", **loose).use_cassette(str(cassette)):
-        recorded = [_ask(server.base_url, q) for q in questions]
+        recorded = [ask_chat(server.base_url, q) for q in questions]
     assert len(set(recorded)) == len(recorded)
     names = sorted(p.name for p in cassette.glob("*.json"))
     # The names (request hashes) alone do not say the order: the manifest does.
     assert (cassette / ".vcr-ext-order").read_text().splitlines() != names
     with vcr_ext.VCR(record_mode="none", **loose).use_cassette(str(cassette)):
-        replayed = [_ask("http://127.0.0.1:9/v1", q) for q in questions]
+        replayed = [ask_chat("http://127.0.0.1:9/v1", q) for q in questions]
     assert replayed == recorded

@@ -18,6 +18,7 @@ bytes, and failing that the first with its canonical form.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
@@ -29,6 +30,7 @@ from vcr.request import Request
 from . import run
 from .interactions import ORIGIN_KEY, origin_of
 from .matchers import KeyFunction, canonical_body, key_function, similarity
+from .patching import PatcherBuilder
 from .persister import DROPPED_KEY
 
 Key = tuple[Hashable, ...]
@@ -50,6 +52,13 @@ class SafeContextDecorator(CassetteContextDecorator):  # type: ignore[misc]
     the patches: a save that raises (a secret found, a full disk, a bad file) would
     leave httpx, requests, ... patched by a dead cassette for the rest of the process.
     """
+
+    def _patch_generator(self, cassette: Cassette) -> Iterator[Cassette]:
+        # vcrpy's own generator, with the cheaper builder of vcr_ext.patching.
+        with contextlib.ExitStack() as exit_stack:
+            for patcher in PatcherBuilder(cassette).build():
+                exit_stack.enter_context(patcher)
+            yield cassette
 
     def __exit__(self, *exc_info: Any) -> None:
         try:
@@ -86,6 +95,7 @@ class IndexedCassette(Cassette):  # type: ignore[misc]
         # Recordings claimed by can_play_response_for, by thread, until play_response plays them.
         self._claims = threading.local()
         self._claimed: set[int] = set()
+        self._loading = False
         super().__init__(*args, **kwargs)
         keys = [key_function(m) for m in self._match_on]
         self._key_functions: list[KeyFunction] | None = (
@@ -178,13 +188,29 @@ class IndexedCassette(Cassette):  # type: ignore[misc]
         ]
         super()._persist({**cassette_dict, DROPPED_KEY: dropped} if dropped else cassette_dict)
 
+    def _load(self) -> None:
+        self._loading = True
+        try:
+            super()._load()
+        finally:
+            self._loading = False
+
     def append(self, request: Request, response: dict[str, Any]) -> None:
         with self._lock:
             self._append(request, response)
 
     def _append(self, request: Request, response: dict[str, Any]) -> None:
         position = len(self.data)
-        super().append(request, response)
+        if self._loading:
+            # vcrpy's append without its deep copy, which guards a live response the
+            # client goes on to use: a loaded one was built by the persister for this
+            # cassette alone, and copying every chunk of every stream made loads slower.
+            filtered = self._before_record_request(request)
+            loaded = self._before_record_response(response) if filtered else None
+            if loaded is not None:
+                self.data.append((filtered, loaded))
+        else:
+            super().append(request, response)
         if self._key_functions is None or len(self.data) == position:
             return
         stored = self.data[position][0]

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -98,19 +98,47 @@ class Persister:
         paths = [] if self.rewrite else [Path(cassette_path)]
         paths += [Path(p) for p in self.extra_paths if Path(p) != Path(cassette_path)]
         for path in paths:
-            # Under the cassette's lock: a save by another worker swaps the whole directory,
-            # and a load must read one version of it, not the old listing and new files.
-            with locking.cassette_lock(path):
-                with contextlib.suppress(OSError):  # a read-only checkout can still replay
-                    atomic.recover(_real(path))
-                # One parsed record at a time: holding them all would double the peak memory.
-                for name, source, index, rec in self._records(path):
-                    req, resp = to_interaction(rec, name, source=source, index=index)
-                    requests.append(req)
-                    responses.append(resp)
+            loaded = self._read_unlocked(path)
+            if loaded is None:
+                # A save by another worker may have been under way (or a crash left one
+                # half done): read again under the cassette's lock, where none can be.
+                with locking.cassette_lock(path):
+                    with contextlib.suppress(OSError):  # a read-only checkout can still replay
+                        atomic.recover(_real(path))
+                    loaded = list(self._interactions(path))
+            for req, resp in loaded:
+                requests.append(req)
+                responses.append(resp)
         if not requests:
             raise CassetteNotFoundError(os.fspath(cassette_path))
         return requests, responses
+
+    def _interactions(self, path: Path) -> Iterator[tuple[Request, dict[str, Any]]]:
+        # One parsed record at a time: holding them all would double the peak memory.
+        for name, source, index, rec in self._records(path):
+            yield to_interaction(rec, name, source=source, index=index)
+
+    def _read_unlocked(self, path: Path) -> list[tuple[Request, dict[str, Any]]] | None:
+        """The cassette's interactions read without its lock, or ``None`` if that read may be mixed.
+
+        A save never changes a cassette in place: it swaps in a whole new directory (or
+        file), which gives the path a new inode. So a read between two equal ``stat``s of
+        the path, in which no file went missing, read one version of the cassette. Taking
+        the lock only when that fails spares every load a lock file's open and ``flock``.
+        A missing path goes to the locked read too: it may be a crash to recover from.
+        """
+        before = _version(path)
+        if before is None:
+            return None
+        skipped = len(self.skipped)
+        try:
+            loaded = list(self._interactions(path))
+        except (OSError, CassetteFormatError):
+            loaded = None  # a file gone mid-read; a real error is raised again under the lock
+        if loaded is None or _version(path) != before:
+            del self.skipped[skipped:]
+            return None
+        return loaded
 
     def _records(self, path: Path) -> Iterable[tuple[str | None, Path, int | None, dict[str, Any]]]:
         """``(file name in a directory cassette, file, index in the file, record)`` of each record.
@@ -130,7 +158,8 @@ class Persister:
         try:
             # os.scandir: one system call for the listing, no Path object per entry.
             with os.scandir(path) as entries:
-                names = [e.name for e in entries if e.name.endswith(".json") and not e.name.startswith(".")]
+                listing = [e.name for e in entries]
+            names = [n for n in listing if n.endswith(".json") and not n.startswith(".")]
         except FileNotFoundError:
             if os.path.lexists(path):
                 problem = "is a symbolic link to nothing"
@@ -144,7 +173,8 @@ class Persister:
             problem = f"cannot be read: {err.strerror or err}"
             raise CassetteFormatError(path, None, "(directory)", problem) from err
         # Recorded order: the .vcr-ext-order manifest, else by name (see vcr_ext.order).
-        for file in (path / name for name in order.ordered(names, order.read_manifest(path))):
+        manifest = order.read_manifest(path) if order.ORDER_FILE in listing else []
+        for file in (path / name for name in order.ordered(names, manifest)):
             doc = record.read(file)
             # Only a one-record file (llama-stack's layout) has a name to keep on saving.
             name = None if isinstance(doc, list) else file.name
@@ -277,6 +307,15 @@ class Persister:
 
 DROPPED_KEY = "vcr_ext_dropped"
 """Key of ``cassette_dict`` holding the :class:`Origin` of each loaded interaction vcrpy no longer holds."""
+
+
+def _version(path: Path) -> tuple[int, ...] | None:
+    """What changes whenever a save replaces the cassette at ``path``; ``None`` if there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
 
 
 def _real(path: Path) -> Path:

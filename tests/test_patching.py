@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import importlib.util
 import sys
 from pathlib import Path
@@ -143,3 +144,74 @@ def test_replay_through_the_cheaper_patches_needs_no_server(tmp_path: Path, libr
     # The server is gone: only the cassette can answer.
     with vcr_ext.VCR(record_mode="none").use_cassette(cassette):
         assert call(base)["choices"] == live["choices"]
+
+
+def _queue(server: FakeOpenAIServer, answer: str) -> None:
+    completion = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}
+        ],
+    }
+    headers = [("content-type", "application/json")]
+    server.enqueue("POST", "/v1/chat/completions", headers=headers, body=json.dumps(completion).encode())
+
+
+def _chat(base: str, text: str) -> str:
+    body = {"model": "m", "messages": [{"role": "user", "content": text}]}
+    reply = requests.post(f"{base}/chat/completions", json=body, timeout=10).json()
+    return str(reply["choices"][0]["message"]["content"])
+
+
+def test_cassettes_one_after_another_each_answer_from_their_own_recordings(tmp_path: Path) -> None:
+    # Connection classes are reused between cassettes: each must reach the cassette open now.
+    with FakeOpenAIServer() as server:
+        base = server.base_url
+        _queue(server, "first answer")
+        with vcr_ext.VCR(record_mode="once").use_cassette(str(tmp_path / "a")):
+            assert _chat(base, "same question") == "first answer"
+        _queue(server, "second answer")
+        with vcr_ext.VCR(record_mode="once").use_cassette(str(tmp_path / "b")):
+            assert _chat(base, "same question") == "second answer"
+        served = len(server.requests)
+    session = requests.Session()  # one pool of connections across the cassettes below
+    for _ in range(3):
+        for name, answer in (("a", "first answer"), ("b", "second answer")):
+            with vcr_ext.VCR(record_mode="none").use_cassette(str(tmp_path / name)):
+                body = {"model": "m", "messages": [{"role": "user", "content": "same question"}]}
+                got = session.post(f"{base}/chat/completions", json=body, timeout=10).json()
+                assert got["choices"][0]["message"]["content"] == answer
+    assert served == 2
+
+
+def test_nested_cassettes_answer_from_the_inner_one_then_the_outer_one(tmp_path: Path) -> None:
+    with FakeOpenAIServer() as server:
+        base = server.base_url
+        _queue(server, "outer")
+        with vcr_ext.VCR(record_mode="once").use_cassette(str(tmp_path / "outer")):
+            assert _chat(base, "q") == "outer"
+        _queue(server, "inner")
+        with vcr_ext.VCR(record_mode="once").use_cassette(str(tmp_path / "inner")):
+            assert _chat(base, "q") == "inner"
+    replay = vcr_ext.VCR(record_mode="none")
+    with replay.use_cassette(str(tmp_path / "outer"), allow_playback_repeats=True):
+        assert _chat(base, "q") == "outer"
+        with replay.use_cassette(str(tmp_path / "inner"), allow_playback_repeats=True):
+            assert _chat(base, "q") == "inner"
+        assert _chat(base, "q") == "outer"
+
+
+def test_a_closed_cassette_is_not_kept_alive_by_the_patches_it_used(tmp_path: Path) -> None:
+    import gc
+    import weakref
+
+    with FakeOpenAIServer() as server:
+        with vcr_ext.VCR(record_mode="once").use_cassette(str(tmp_path / "c")) as cassette:
+            _chat(server.base_url, "q")
+        ref = weakref.ref(cassette)
+        del cassette
+        gc.collect()
+        assert ref() is None

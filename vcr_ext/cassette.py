@@ -56,7 +56,9 @@ class SafeContextDecorator(CassetteContextDecorator):  # type: ignore[misc]
     def _patch_generator(self, cassette: Cassette) -> Iterator[Cassette]:
         # vcrpy's own generator, with the cheaper builder of vcr_ext.patching.
         with contextlib.ExitStack() as exit_stack:
-            for patcher in PatcherBuilder(cassette).build():
+            builder = PatcherBuilder(cassette)
+            exit_stack.callback(builder.release)  # runs last, once every patch is undone
+            for patcher in builder.build():
                 exit_stack.enter_context(patcher)
             yield cassette
 

@@ -38,8 +38,6 @@ Layout = Literal["auto", "directory", "file"]
 SaveCheck = Callable[[Sequence[tuple[Path, dict[str, Any]]]], None]
 
 
-
-
 @dataclass(frozen=True)
 class Skipped:
     """A record that a cassette holds but cannot replay over HTTP, and why."""
@@ -295,8 +293,10 @@ class Persister:
         names = order.ordered([n for n in keep if _is_record_file(n)], manifest)
         names += [file.name for file, _ in planned]
         text = None if self.compat is not None else order.manifest_text(names)
-        if not planned and len(keep) == len(on_disk) - (order.ORDER_FILE in on_disk) and (
-            (text is None and not manifest) or (text is not None and text.splitlines() == manifest)
+        if (
+            not planned
+            and len(keep) == len(on_disk) - (order.ORDER_FILE in on_disk)
+            and ((text is None and not manifest) or (text is not None and text.splitlines() == manifest))
         ):
             return  # nothing to change: the directory is left exactly as it is
         writes = {file.name: self._dumps(rec) for file, rec in planned}

@@ -300,6 +300,14 @@ def _sse_bytes(items: list[Any], redumped: bool, sse_done: bool | None) -> bytes
     Replay runs this for every stream it plays, so a typed payload (nearly every item)
     is framed here directly; anything else goes through :func:`_event`.
     """
+    payloads = _one_type_payloads(items)
+    if payloads is not None:
+        # The usual stream, chunks of one SDK class and no event names: framed in one join.
+        chunk_type, data = payloads
+        if redumped and chunk_type.endswith(".ChatCompletionChunk"):
+            data = [_wire_chunk(p) for p in data]
+        done = b"data: [DONE]\n\n" if sse_done is None or sse_done else b""
+        return b"data: " + b"\n\ndata: ".join([json_bytes(p) for p in data]) + b"\n\n" + done
     parts: list[bytes] = []
     responses_events = False
     for item in items:
@@ -321,6 +329,20 @@ def _sse_bytes(items: list[Any], redumped: bool, sse_done: bool | None) -> bytes
     if sse_done if sse_done is not None else not responses_events:
         parts.append(b"data: [DONE]\n\n")
     return b"".join(parts)
+
+
+def _one_type_payloads(items: list[Any]) -> tuple[str, list[Any]] | None:
+    """(type, payloads) when every item is a typed envelope of one SDK class sent without an event name."""
+    first = items[0] if items else None
+    type_name = first.get(TYPE_KEY) if type(first) is dict else None
+    if type(type_name) is not str or type_name.startswith(("vcr_ext.", _RESPONSES_PREFIX)):
+        return None
+    payloads = [
+        item[DATA_KEY]
+        for item in items
+        if type(item) is dict and len(item) == 2 and item.get(TYPE_KEY) == type_name and DATA_KEY in item
+    ]
+    return (type_name, payloads) if len(payloads) == len(items) else None
 
 
 def _raw_bytes(u: Unwrapped) -> bytes:

@@ -119,6 +119,12 @@ def fits_test(type_name: str) -> Callable[[Any], bool] | None:
     return None if validator is None else validator.isinstance_python
 
 
+def all_fit_test(type_name: str) -> Callable[[list[Any]], bool] | None:
+    """:func:`fits_test` for a whole list of payloads at once (one call into pydantic-core per stream)."""
+    validator = _list_validator(type_name)
+    return None if validator is None else validator.isinstance_python
+
+
 def mismatch(type_name: str, data: Any) -> Mismatch | None:
     """Where ``data`` cannot be ``type_name`` and why (``None`` if it can, or is not checked)."""
     validator = _validator(type_name)
@@ -148,6 +154,16 @@ def _validator(type_name: str) -> SchemaValidator | None:
     defs: dict[str, CoreSchema] = {}
     root = _model(cls, defs)
     return SchemaValidator(cs.definitions_schema(root, list(defs.values())))
+
+
+@functools.lru_cache(maxsize=1024)
+def _list_validator(type_name: str) -> SchemaValidator | None:
+    if _validator(type_name) is None:
+        return None
+    cls = sdk_types.sdk_class(type_name)
+    defs: dict[str, CoreSchema] = {}
+    root = _model(cls, defs)
+    return SchemaValidator(cs.definitions_schema(cs.list_schema(root), list(defs.values())))
 
 
 def _is_plain_model(cls: Any) -> bool:

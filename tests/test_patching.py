@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib
-import json
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,15 +18,6 @@ from vcr.patch import CassettePatcherBuilder
 import vcr_ext
 from vcr_ext.demo.server import FakeOpenAIServer
 from vcr_ext.patching import PatcherBuilder, SetAttribute
-
-# The attributes vcrpy swaps on each library (a sample of every kind: module attribute,
-# class attribute defined on the class, method inherited from a base class).
-PATCHED = [
-    (httpx.HTTPTransport, "handle_request"),
-    (httpx.AsyncHTTPTransport, "handle_async_request"),
-    (httpx.MockTransport, "handle_async_request"),
-    (requests.adapters.HTTPAdapter, "send"),
-]
 
 
 def _targets(builder: Any) -> list[tuple[int, str]]:
@@ -68,7 +59,8 @@ def test_leaving_a_cassette_restores_every_library_exactly(tmp_path: Path) -> No
     modules = set(sys.modules)
     with vcr_ext.VCR(record_mode="all").use_cassette(str(tmp_path / "c")):
         # Patched: the transport's method is now the cassette's own attribute.
-        assert vars(httpx.HTTPTransport)["handle_request"] is not before["httpx.HTTPTransport"]["handle_request"]
+        original = before["httpx.HTTPTransport"]["handle_request"]
+        assert vars(httpx.HTTPTransport)["handle_request"] is not original
     after = _state()
     assert after.keys() == before.keys()
     for name in before:

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import ask_chat
+from vcr.errors import CannotOverwriteExistingCassetteException
 
 import vcr_ext
 from vcr_ext import atomic
@@ -23,10 +24,21 @@ TOOL_RECORD = {
 }
 CLIENT_FAILURE = {
     "test_id": "t::x",
-    "request": {"method": "POST", "url": "http://localhost:11434/v1/chat/completions", "endpoint":
-                "/v1/chat/completions", "headers": {}, "body": {"model": "m", "messages": []}, "model": "m"},
-    "response": {"body": None, "is_streaming": False, "is_exception": True,
-                 "exception_data": {"type": "APIConnectionError"}, "exception_message": "Connection error."},
+    "request": {
+        "method": "POST",
+        "url": "http://localhost:11434/v1/chat/completions",
+        "endpoint": "/v1/chat/completions",
+        "headers": {},
+        "body": {"model": "m", "messages": []},
+        "model": "m",
+    },
+    "response": {
+        "body": None,
+        "is_streaming": False,
+        "is_exception": True,
+        "exception_data": {"type": "APIConnectionError"},
+        "exception_message": "Connection error.",
+    },
 }
 
 
@@ -110,3 +122,31 @@ def test_a_directory_cassette_replays_in_recorded_order_with_loose_matching(tmp_
     with vcr_ext.VCR(record_mode="none", **loose).use_cassette(str(cassette)):
         replayed = [ask_chat("http://127.0.0.1:9/v1", q) for q in questions]
     assert replayed == recorded
+
+
+@pytest.mark.parametrize("layout", ["directory", "file"])
+def test_a_request_body_with_a_lone_surrogate_escape_is_recorded_and_replayed(
+    tmp_path: Path, layout: str
+) -> None:
+    # Valid JSON that no UTF-8 text can hold once parsed: "\ud800" alone.
+    body = b'{"model":"m","messages":[{"role":"user","content":"x\\ud800y"}]}'
+    answer = b'{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[]}'
+    cassette = str(tmp_path / ("c.json" if layout == "file" else "c"))
+    headers = {"content-type": "application/json"}
+    with FakeOpenAIServer() as server:
+        server.enqueue(
+            "POST", "/v1/chat/completions", headers=[("content-type", "application/json")], body=answer
+        )
+        with vcr_ext.VCR(record_mode="once").use_cassette(cassette):
+            live = httpx.post(f"{server.base_url}/chat/completions", content=body, headers=headers)
+        base = server.base_url
+    assert live.content == answer
+    with vcr_ext.VCR(record_mode="none").use_cassette(cassette):
+        replayed = httpx.post(f"{base}/chat/completions", content=body, headers=headers)
+        # (chat.completion ids and times are normalized by design: the rest is the live answer)
+        assert {**replayed.json(), "id": "c1", "created": 1} == live.json()
+        # Another surrogate is another request: it does not match the recording.
+        with pytest.raises(
+            CannotOverwriteExistingCassetteException, match=r"first difference at messages\[0\]\.content"
+        ):
+            httpx.post(f"{base}/chat/completions", content=body.replace(b"d800", b"d801"), headers=headers)

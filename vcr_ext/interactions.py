@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 from vcr.filters import AVAILABLE_DECOMPRESSORS
 from vcr.request import Request
 
-from . import canonical, codec, llamastack, record, scrub, sdk_types
+from . import canonical, codec, llamastack, record, scrub, sdk_types, sse
 from .codec import StoredBody
 from .sse import json_bytes
 
@@ -179,6 +179,15 @@ def to_interaction(
     return request, response
 
 
+def _utf8_text(value: Any) -> bool:
+    """Whether every string in a parsed JSON value can be written as UTF-8."""
+    try:
+        sse.dumps_compact(value)
+    except ValueError:  # pydantic-core refuses lone surrogates
+        return False
+    return True
+
+
 def _reason(status: int) -> str:
     try:
         return http.HTTPStatus(status).phrase
@@ -223,6 +232,10 @@ def to_record(
     url = record.substitute_ids(scrub.scrub_url(request.uri), ids)
     route = canonical.route(url)
     is_json, value = parsed_body(request)
+    if is_json and not _utf8_text(value):
+        # JSON with a lone surrogate escape ("\ud800"): no UTF-8 record can hold its
+        # parsed text, so the body is kept as the text the client sent.
+        is_json, value = False, request.body if isinstance(request.body, bytes) else b""
     if is_json:
         body = record.substitute_ids(value, ids)
     else:

@@ -316,10 +316,10 @@ CASES = [
         bad(_set("response.body.1", {"__type__": "vcr_ext.sse.Event", "__data__": 42})),
     ),
     record_case(
-        "sse-event-without-data",
-        "response.body[1].__data__.data",
-        "missing",
-        bad(_set("response.body.1", {"__type__": "vcr_ext.sse.Event", "__data__": {"event": "x"}})),
+        "sse-event-with-a-number-for-its-name",
+        "response.body[1].__data__.event",
+        "expected a string",
+        bad(_set("response.body.1", {"__type__": "vcr_ext.sse.Event", "__data__": {"event": 7}})),
     ),
     record_case(
         "id-mapping-with-an-empty-id",

@@ -275,8 +275,17 @@ def test_framing_of_the_done_event_is_replayed(framing: bytes) -> None:
 def test_event_without_data_line_is_not_dispatched_on_replay(block: bytes) -> None:
     # Replayed with an invented "data: " line, a standard client dispatched an empty event.
     wire = b"data: " + CHUNK_A + b"\n\n" + block + b"data: " + CHUNK_B + b"\n\ndata: [DONE]\n\n"
-    _replay(CHAT, wire)
     _replay("/v1/responses", wire)
+    stored, _ = _replay(CHAT, wire)
+    # Kept per event, readable, not as the whole stream's text: the block is an event with no "data".
+    assert stored.is_streaming
+    assert [item.get(TYPE_KEY) for item in stored.body] == [CHUNK, SSE_EVENT, CHUNK]
+    assert "data" not in stored.body[1]["__data__"]
+    rec = {
+        "request": {"method": "POST", "url": "http://h/v1/chat/completions", "body": {}},
+        "response": {"body": stored.body, "is_streaming": True},
+    }
+    assert record.check(rec, "c.json", None) is rec  # and a load accepts it
 
 
 @pytest.mark.parametrize(

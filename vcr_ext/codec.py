@@ -170,10 +170,7 @@ def _replays_same(route: str, live: bytes, stored: StoredBody) -> bool:
 def _sse_body(route: str, raw: bytes, text: str) -> StoredBody:
     """An event-stream body as per-event items, or whole as raw text if those would not replay the same."""
     events = decode_sse(text)
-    if events is None or any(ev.data is None for ev in events):
-        # A block with no data line (``event: ping`` alone, an id-only block) must replay
-        # without one; the record format's vcr_ext.sse.Event always has a "data" (see
-        # record.check), so such a stream is kept as the text the server sent.
+    if events is None:
         return _raw(text)
     # The SDK stops reading at the first data starting with [DONE]: whatever follows is
     # invisible to it, so a stream going on after one is kept verbatim.

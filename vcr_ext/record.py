@@ -414,7 +414,7 @@ def _check_event(data: Any, field: str, fail: Fail, *, in_stream: bool) -> None:
     if retry is not None and (not isinstance(retry, int) or isinstance(retry, bool)):
         raise fail(f"{field}.retry", f"expected an integer, got {typed_check.describe(retry)}")
     if "data" not in data:
-        raise fail(f"{field}.data", "missing: the event's payload")
+        return  # a block with no data line (``event: ping``): it replays as one, dispatching nothing
     payload = data["data"]
     if type(payload) is dict and sdk_types.TYPE_KEY in payload:
         # The payload of one event: not itself an event.

@@ -25,7 +25,8 @@ import pytest
 from conftest import corpus_path
 
 import vcr_ext
-from vcr_ext import canonical, conformance, context, llamastack, record, sdk_types
+from vcr_ext import canonical, conformance, context, record, sdk_types
+from vcr_ext.formats import llamastack
 from vcr_ext.interactions import apply_id_mapping, to_interaction
 
 ROOT = corpus_path() / conformance.CORPUS_NAME

@@ -12,8 +12,9 @@ import vcr
 from vcr.cassette import CassetteContextDecorator
 from vcr.request import Request
 
-from . import llamastack, scrub, serializer
+from . import scrub, serializer
 from .cassette import IndexedCassette
+from .formats import llamastack
 from .interactions import parsed_body
 from .matchers import DEFAULT_MATCH_ON, MATCHERS
 from .persister import Layout, Persister

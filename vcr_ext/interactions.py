@@ -14,8 +14,9 @@ from urllib.parse import urlsplit, urlunsplit
 from vcr.filters import AVAILABLE_DECOMPRESSORS
 from vcr.request import Request
 
-from . import canonical, codec, llamastack, record, scrub, sdk_types, sse
+from . import canonical, codec, record, scrub, sdk_types, sse
 from .codec import StoredBody
+from .formats import llamastack
 from .sse import json_bytes
 
 # Key of the private entry a loaded response dict carries (see Origin). vcrpy ignores

@@ -26,8 +26,9 @@ from typing import Any, Literal
 from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.request import Request
 
-from . import atomic, context, llamastack, locking, order, record, run, scrub
+from . import atomic, context, locking, order, record, run, scrub
 from .errors import CassetteFormatError
+from .formats import llamastack
 from .interactions import ORIGIN_KEY, Origin, file_stem, origin_of, to_interaction, to_record
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class Persister:
     ``extra_paths``: cassettes loaded as well but never written (pytest-recording's
     ``@pytest.mark.vcr("shared")`` arguments). ``rewrite``: ignore what is on disk and
     replace it on save. ``compat``: write new records as llama-stack's recorder does
-    (see :mod:`vcr_ext.llamastack`) instead of vcr_ext's own.
+    (see :mod:`vcr_ext.formats.llamastack`) instead of vcr_ext's own.
     """
 
     layout: Layout = "auto"

@@ -21,9 +21,10 @@ from urllib.parse import urlsplit
 
 import pydantic_core
 
-from . import llamastack, sdk_types, typed_check
+from . import sdk_types, typed_check
 from .codec import StoredBody
 from .errors import CassetteFormatError
+from .formats import llamastack
 from .json_values import map_strings
 
 # Model-list routes are shared infrastructure in llama-stack: their hash leaves out the test id.

@@ -6,14 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import conformance, demo
+from . import check, conformance, convert, demo, prune, serve, show
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vcr-ext", description="Record and replay OpenAI API traffic.")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo.add_parser(sub)
-    conformance.add_parser(sub)
+    for command in (show, check, convert, serve, prune, demo, conformance):
+        command.add_parser(sub)
     return parser
 
 

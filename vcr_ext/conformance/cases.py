@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import canonical, llamastack
+from .. import canonical
 from .. import record as record_format
+from ..formats import llamastack
 from ..interactions import apply_id_mapping
 
 CORPUS_NAME = "llama-stack-2025-10"

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from vcr.request import Request
 
-from . import canonical, codec, record, scrub, sdk_types
+from .. import canonical, codec, record, scrub, sdk_types
 
 # Routes that are GET on the wire but that llama-stack recorded as POST with body {}.
 GET_ROUTES = frozenset({"/v1/models", "/api/tags", "/api/ps", "/api/version"})
@@ -199,7 +199,7 @@ class LlamaStackWriter:
         *,
         test_id: str | None,
     ) -> tuple[str, dict[str, Any]]:
-        from .interactions import parsed_body  # interactions reads records through this module
+        from ..interactions import parsed_body  # interactions reads records through this module
 
         route = canonical.route(request.uri)
         is_json, value = parsed_body(request)

@@ -27,7 +27,8 @@ from conftest import corpus_path
 import vcr_ext
 from vcr_ext import canonical, conformance, context, record, sdk_types
 from vcr_ext.formats import llamastack
-from vcr_ext.interactions import apply_id_mapping, to_interaction
+from vcr_ext.formats.llamastack import apply_id_mapping, to_ours
+from vcr_ext.interactions import to_interaction
 
 ROOT = corpus_path() / conformance.CORPUS_NAME
 
@@ -76,7 +77,7 @@ def _cases() -> Iterator[Any]:
 
 def _serving_transport(sdk: str, rec: dict[str, Any]) -> Any:
     """A transport of the client's own HTTP library answering with the recorded response."""
-    _, response = to_interaction(apply_id_mapping(rec))
+    _, response = to_interaction(to_ours(apply_id_mapping(rec)))
     if sdk == "ollama" or int(openai.__version__.split(".")[0]) < 3:
         import httpx as http
     else:

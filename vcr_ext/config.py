@@ -12,9 +12,8 @@ import vcr
 from vcr.cassette import CassetteContextDecorator
 from vcr.request import Request
 
-from . import scrub, serializer
+from . import formats, scrub, serializer
 from .cassette import IndexedCassette
-from .formats import llamastack
 from .interactions import parsed_body
 from .matchers import DEFAULT_MATCH_ON, MATCHERS
 from .persister import Layout, Persister
@@ -69,12 +68,12 @@ def persister_from(options: dict[str, Any]) -> Persister:
     )
 
 
-def _compat(value: Any) -> llamastack.Variant | None:
+def _compat(value: Any) -> formats.Variant | None:
     if value is None:
         return None
-    if value not in llamastack.VARIANTS:
-        raise ValueError(f"compat={value!r}: expected one of {', '.join(llamastack.VARIANTS)}")
-    variant: llamastack.Variant = value
+    if value not in formats.VARIANTS:
+        raise ValueError(f"compat={value!r}: expected one of {', '.join(formats.VARIANTS)}")
+    variant: formats.Variant = value
     return variant
 
 

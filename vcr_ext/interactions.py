@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import base64
 import http
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from vcr.filters import AVAILABLE_DECOMPRESSORS
 from vcr.request import Request
 
 from . import canonical, codec, record, scrub, sdk_types, sse
 from .codec import StoredBody
-from .formats import llamastack
 from .sse import json_bytes
 
 # Key of the private entry a loaded response dict carries (see Origin). vcrpy ignores
@@ -118,51 +115,31 @@ def _request_body_bytes(body: Any) -> bytes:
     return json_bytes(body)
 
 
-def apply_id_mapping(rec: dict[str, Any]) -> dict[str, Any]:
-    """The record as llama-stack's reader sees it: ``id_normalization_mapping`` applied.
-
-    Its later recorder writes the real ids plus a mapping to normalized ones (``file-1``);
-    a replaying client knows only the normalized ids, so they replace the real ones in
-    the whole record.
-    """
-    mapping = rec.get("id_normalization_mapping")
-    if not mapping or not isinstance(mapping, dict):
-        return rec
-    text = json.dumps(rec)
-    for normalized, original in mapping.items():
-        text = text.replace(str(original), str(normalized))
-    out: dict[str, Any] = json.loads(text)
-    out["id_normalization_mapping"] = {}
-    return out
-
-
 def to_interaction(
     rec: dict[str, Any],
     name: str | None = None,
     *,
     source: Path | None = None,
     index: int | None = None,
+    as_read: dict[str, Any] | None = None,
 ) -> tuple[Request, dict[str, Any]]:
-    """The vcrpy request and response dict a checked record replays as.
+    """The vcrpy request and response dict a checked record of ours replays as.
+
+    A record another tool wrote goes through its adapter first (:func:`vcr_ext.formats.read_record`).
 
     ``source``/``index``: the file (and position in it) the record was read from; without
-    them the response keeps the record itself for saving it back.
+    them the response keeps the record itself (or ``as_read``, the record as its file held
+    it, when an adapter turned that into ``rec``) for saving it back.
     """
-    rec_for_wire = apply_id_mapping(rec)
-    req, resp = rec_for_wire["request"], rec_for_wire["response"]
+    req, resp = rec["request"], rec["response"]
     url = req.get("url") or req["endpoint"]
-    recorded_route = canonical.route(req.get("endpoint") or url)
-    body = llamastack.recorded_body(req)
-    method, route, body = llamastack.wire_request(req["method"], recorded_route, body)
-    if route != recorded_route:
-        parts = urlsplit(url)
-        url = urlunsplit((parts.scheme, parts.netloc, route, parts.query, ""))
-    request = Request(method, url, _request_body_bytes(body), {})
+    route = canonical.route(req.get("endpoint") or url)
+    body = req.get("body")
+    request = Request(req["method"], url, _request_body_bytes(body), {})
     u = sdk_types.unwrap(body)
     if not u.is_raw:
         # The loader already holds the parsed body: spare the matcher a parse.
         request.__dict__[_BODY_MEMO] = _BodyMemo(request._body, True, body)
-    resp = llamastack.wire_response(resp, route)
     stored = StoredBody(resp["body"], resp.get("is_streaming", False), resp.get("sse_done"))
     # A record with headers was captured from the wire by vcr_ext and replays exactly as
     # it was; one without (llama-stack's) holds re-dumped SDK objects, which get the
@@ -175,7 +152,7 @@ def to_interaction(
         "status": {"code": status, "message": _reason(status)},
         "headers": {k: [v] for k, v in headers.items()},
         "body": {"string": payload},
-        ORIGIN_KEY: Origin(name, (status, payload), source, index, None if source else rec),
+        ORIGIN_KEY: Origin(name, (status, payload), source, index, None if source else (as_read or rec)),
     }
     return request, response
 

@@ -26,9 +26,8 @@ from typing import Any, Literal
 from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.request import Request
 
-from . import atomic, context, locking, order, record, run, scrub
+from . import atomic, context, formats, locking, order, record, run, scrub
 from .errors import CassetteFormatError
-from .formats import llamastack
 from .interactions import ORIGIN_KEY, Origin, file_stem, origin_of, to_interaction, to_record
 
 log = logging.getLogger(__name__)
@@ -67,7 +66,7 @@ class Persister:
     ascii_only: bool = False
     save_checks: Sequence[SaveCheck] = ()
     redactions: scrub.Redactions = field(default_factory=scrub.Redactions)
-    compat: llamastack.Variant | None = None
+    compat: formats.Variant | None = None
     skipped: list[Skipped] = field(default_factory=list, compare=False)
 
     @property
@@ -115,7 +114,7 @@ class Persister:
     def _interactions(self, path: Path) -> Iterator[tuple[Request, dict[str, Any]]]:
         # One parsed record at a time: holding them all would double the peak memory.
         for name, source, index, rec in self._records(path):
-            yield to_interaction(rec, name, source=source, index=index)
+            yield to_interaction(formats.read_record(rec), name, source=source, index=index)
 
     def _read_unlocked(self, path: Path) -> list[tuple[Request, dict[str, Any]]] | None:
         """The cassette's interactions read without its lock, or ``None`` if that read may be mixed.
@@ -234,7 +233,7 @@ class Persister:
                     # Loaded from elsewhere (an extra cassette) or from no file: written here.
                     new.append((origin.name, origin.record()))
             elif self.compat is not None:
-                name, rec = llamastack.LlamaStackWriter(self.compat).record(req, resp, test_id=test_id)
+                name, rec = formats.writer(self.compat).record(req, resp, test_id=test_id)
                 new.append((name, self.redactions.record(rec) if self.redactions else rec))
             else:
                 rec = to_record(req, resp, test_id=test_id, keep_headers=self.keep_response_headers, ids=ids)
@@ -353,7 +352,7 @@ def _is_temp_leftover(name: str) -> bool:
 
 
 def _replayable(rec: Any) -> bool:
-    return isinstance(rec, dict) and record.is_http(rec) and llamastack.not_replayable(rec) is None
+    return isinstance(rec, dict) and record.is_http(rec) and formats.not_replayable(rec) is None
 
 
 def _holds_recordings(file: Path) -> bool:
@@ -370,7 +369,7 @@ def _fingerprint(rec: Any, path: Path, index: int | None) -> tuple[int, bytes] |
     if not _replayable(rec):
         return None
     try:
-        _, response = to_interaction(record.check(rec, os.fspath(path), index))
+        _, response = to_interaction(formats.read_record(record.check(rec, os.fspath(path), index)))
     except (CassetteFormatError, ValueError, KeyError, TypeError):
         return None
     origin: Origin = response[ORIGIN_KEY]

@@ -21,10 +21,9 @@ from urllib.parse import urlsplit
 
 import pydantic_core
 
-from . import sdk_types, typed_check
+from . import formats, sdk_types, typed_check
 from .codec import StoredBody
 from .errors import CassetteFormatError
-from .formats import llamastack
 from .json_values import map_strings
 
 # Model-list routes are shared infrastructure in llama-stack: their hash leaves out the test id.
@@ -244,7 +243,7 @@ def skip_reason(record: Any, path: str | os.PathLike[str], index: int | None) ->
     """
     if not isinstance(record, dict) or not (is_http(record) or is_tool_invocation(record)):
         return None
-    reason = llamastack.not_replayable(record)
+    reason = formats.not_replayable(record)
     if reason is not None and index is not None and not is_http(record):
         problem = f"{reason}; a list of records holds HTTP records only"
         raise CassetteFormatError(path, index, "request", problem)
@@ -284,7 +283,7 @@ def check(record: Any, path: str | os.PathLike[str], index: int | None) -> dict[
         raise fail("request.url", "neither request.url nor request.endpoint is a non-empty string")
     if "body" in request:
         _check_raw_request_body(request["body"], fail)
-    elif not llamastack.is_raw_http(request) and method.upper() not in _BODYLESS_METHODS:
+    elif not formats.has_request_body(request) and method.upper() not in _BODYLESS_METHODS:
         # Replayed without it, the request would only ever be reported as a miss.
         raise fail("request.body", f"missing: a {method} record holds its request body (null for none)")
     mapping = record.get("id_normalization_mapping")

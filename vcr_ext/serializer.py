@@ -10,7 +10,7 @@ from typing import Any
 
 from vcr.request import Request
 
-from . import context, record
+from . import context, formats, record
 from .interactions import origin_of, to_interaction, to_record
 
 _PATH = "<vcr_ext serializer>"
@@ -43,6 +43,7 @@ def deserialize(cassette_string: str) -> dict[str, Any]:
     for index, rec in record.records_of(record.parse(cassette_string, _PATH), _PATH):
         if record.skip_reason(rec, _PATH, index) is not None:
             continue
-        request, response = to_interaction(record.check(rec, _PATH, index))
+        checked = record.check(rec, _PATH, index)
+        request, response = to_interaction(formats.read_record(checked), as_read=checked)
         interactions.append({"request": request._to_dict(), "response": response})
     return {"interactions": interactions}

@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 from .. import canonical
 from .. import record as record_format
 from ..formats import llamastack
-from ..interactions import apply_id_mapping
 
 CORPUS_NAME = "llama-stack-2025-10"
 
@@ -81,7 +80,7 @@ def load_record(path: Path) -> Any:
     """
     with path.open("rb") as f:
         record = json.load(f)
-    return apply_id_mapping(record) if isinstance(record, dict) else record
+    return llamastack.apply_id_mapping(record) if isinstance(record, dict) else record
 
 
 def provider_of(url: str) -> str:

@@ -6,8 +6,10 @@ client's ``generate``/``embed``/...), its ``url`` is the client's base URL plus 
 (hence ``/v1/v1/``), its method is ``POST`` even for ``GET`` routes, and its response
 objects are the SDK's pydantic objects dumped with ``model_dump(mode="json")``.
 
-Reading: :func:`wire_request` says what such a record's request was on the wire, so it
-matches the HTTP request a client sends when it replays.
+Reading: :func:`to_ours` turns such a record into the record of the HTTP interaction
+behind it (:func:`wire_request`: the request on the wire, so it matches the HTTP request
+a client sends when it replays; :func:`wire_response`: a recorded exception as the
+response the wire carried), which is all the core ever sees.
 
 Writing (``compat="llama-stack"``): :class:`LlamaStackWriter` turns an HTTP interaction
 into the record llama-stack's recorder (Oct 2025, openai 2.5.0 era) would have written
@@ -18,6 +20,7 @@ the README for what it cannot carry, such as an empty ``extra_body``).
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -38,6 +41,49 @@ _ROUTE_KEY_ORDER: dict[str, tuple[str, ...]] = {
 
 Variant = Literal["llama-stack", "llama-stack-mapping", "llama-stack-legacy"]
 VARIANTS: tuple[Variant, ...] = ("llama-stack", "llama-stack-mapping", "llama-stack-legacy")
+
+
+def apply_id_mapping(rec: dict[str, Any]) -> dict[str, Any]:
+    """The record as llama-stack's reader sees it: ``id_normalization_mapping`` applied.
+
+    Its later recorder writes the real ids plus a mapping to normalized ones (``file-1``);
+    a replaying client knows only the normalized ids, so they replace the real ones in
+    the whole record.
+    """
+    mapping = rec.get("id_normalization_mapping")
+    if not mapping or not isinstance(mapping, dict):
+        return rec
+    text = json.dumps(rec)
+    for normalized, original in mapping.items():
+        text = text.replace(str(original), str(normalized))
+    out: dict[str, Any] = json.loads(text)
+    out["id_normalization_mapping"] = {}
+    return out
+
+
+def to_ours(rec: dict[str, Any]) -> dict[str, Any]:
+    """The record of the HTTP interaction a checked llama-stack record stands for (``rec`` if the same).
+
+    A record vcr_ext wrote from the wire passes unchanged: every rewrite below applies
+    only to what no HTTP API sends.
+    """
+    rec = apply_id_mapping(rec)
+    req, resp = rec["request"], rec["response"]
+    url = req.get("url") or req["endpoint"]
+    recorded_route = canonical.route(req.get("endpoint") or url)
+    recorded = recorded_body(req)
+    method, route, body = wire_request(req["method"], recorded_route, recorded)
+    wire_resp = wire_response(resp, route)
+    if method == req["method"] and route == recorded_route and body is recorded and "body" in req:
+        return rec if wire_resp is resp else {**rec, "response": wire_resp}
+    request = {k: v for k, v in req.items() if k != "payload"}
+    request.update(method=method, body=body)
+    if route != recorded_route:
+        parts = urlsplit(url)
+        request["url"] = urlunsplit((parts.scheme, parts.netloc, route, parts.query, ""))
+        if request.get("endpoint"):
+            request["endpoint"] = route
+    return {**rec, "request": request, "response": wire_resp}
 
 
 def wire_request(method: str, route: str, body: Any) -> tuple[str, str, Any]:

@@ -27,7 +27,7 @@ from vcr.cassette import Cassette, CassetteContextDecorator
 from vcr.record_mode import RecordMode
 from vcr.request import Request
 
-from . import run
+from . import run, usage
 from .interactions import ORIGIN_KEY, origin_of
 from .matchers import KeyFunction, canonical_body, key_function, similarity
 from .patching import PatcherBuilder
@@ -63,6 +63,10 @@ class SafeContextDecorator(CassetteContextDecorator):  # type: ignore[misc]
             yield cassette
 
     def __exit__(self, *exc_info: Any) -> None:
+        if usage.enabled():
+            cassette: Any = getattr(self, "_CassetteContextDecorator__cassette", None)
+            if cassette is not None:
+                usage.note(cassette)
         try:
             super().__exit__(*exc_info)
         except BaseException:

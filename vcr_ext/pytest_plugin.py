@@ -21,11 +21,15 @@ from typing import Any
 
 import pytest
 
-from . import run
+from . import run, usage
 from .context import set_current_test_id
 
 INI_OPTION = "vcr_ext"
 _RUN_KEY = pytest.StashKey[tuple[Any, "str | None"]]()
+_TALLIES_KEY = pytest.StashKey[list[dict[str, Any]]]()  # the xdist workers' usage tallies
+_UNUSED_KEY = pytest.StashKey[list[usage.Recording]]()
+_DESELECTED_KEY = pytest.StashKey[int]()
+_WORKER_OUTPUT = "vcr_ext_usage"
 
 # Whether the test whose ``vcr`` fixture is being set up asked for --record-mode=rewrite,
 # from the command line, its ``vcr_config`` or a ``vcr`` mark.
@@ -39,9 +43,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="vcr_ext: record and replay @pytest.mark.vcr tests in the LLM recording format.",
     )
+    parser.addoption(
+        "--vcr-ext-unused",
+        choices=("off", "warn", "fail"),
+        default="off",
+        help="vcr_ext: report recordings of the cassettes opened that no test played "
+        "(warn), or also fail the run (fail); kept for `vcr-ext prune`. Default: off.",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--vcr-ext-unused", "off") != "off":
+        usage.enable()
+        config.stash[_TALLIES_KEY] = []
     # One recording run per pytest session, shared by its xdist workers (see vcr_ext.run):
     # what `once` and `rewrite` mean for a cassette several workers record.
     workerinput = getattr(config, "workerinput", None)
@@ -120,3 +134,58 @@ def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
     if rewrite is None:
         rewrite = config.getoption("--record-mode", None) == "rewrite"
     VCR.adopt(vcr, extra_paths=getattr(vcr.persister, "extra_paths", ()), rewrite=rewrite)
+
+
+# -- recordings no test played (--vcr-ext-unused) -----------------------------------------
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items and usage.enabled():
+        config = items[0].config
+        config.stash[_DESELECTED_KEY] = config.stash.get(_DESELECTED_KEY, 0) + len(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist's hook, in the controller, as a worker ends: keep the worker's usage tally."""
+    tallies = node.config.stash.get(_TALLIES_KEY, None)
+    output = getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT)
+    if tallies is not None and output is not None:
+        tallies.append(output)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which sends workeroutput to the controller
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if not usage.enabled():
+        return
+    if hasattr(config, "workeroutput"):
+        config.workeroutput[_WORKER_OUTPUT] = usage.snapshot()
+        return
+    tally = usage.merge([usage.snapshot(), *config.stash.get(_TALLIES_KEY, [])])
+    unused = usage.unused(tally)
+    config.stash[_UNUSED_KEY] = unused
+    if config.cache is not None:
+        run_facts = {"failed": session.testsfailed, "deselected": config.stash.get(_DESELECTED_KEY, 0)}
+        config.cache.set(usage.CACHE_KEY, {"run": run_facts, "cassettes": tally})
+    if unused and config.getoption("--vcr-ext-unused") == "fail" and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    unused = config.stash.get(_UNUSED_KEY, None)
+    if unused is None:
+        return
+    cassettes = len({r.cassette for r in unused})
+    if not unused:
+        terminalreporter.write_line("vcr_ext: every recording of the cassettes opened was played")
+        return
+    terminalreporter.section("vcr_ext: recordings no test played", sep="-", yellow=True)
+    for recording in unused[:50]:
+        terminalreporter.write_line(f"  {usage.describe(recording)}")
+    if len(unused) > 50:
+        terminalreporter.write_line(f"  ... and {len(unused) - 50} more")
+    terminalreporter.write_line(
+        f"{len(unused)} recording(s) in {cassettes} cassette(s) no test played; "
+        "`vcr-ext prune` lists them, `vcr-ext prune --write` removes them"
+    )

@@ -113,7 +113,7 @@ class Persister:
 
     def _interactions(self, path: Path) -> Iterator[tuple[Request, dict[str, Any]]]:
         # One parsed record at a time: holding them all would double the peak memory.
-        for name, source, index, rec in self._records(path):
+        for name, source, index, rec in self.records(path):
             yield to_interaction(formats.read_record(rec), name, source=source, index=index)
 
     def _read_unlocked(self, path: Path) -> list[tuple[Request, dict[str, Any]]] | None:
@@ -138,7 +138,7 @@ class Persister:
             return None
         return loaded
 
-    def _records(self, path: Path) -> Iterable[tuple[str | None, Path, int | None, dict[str, Any]]]:
+    def records(self, path: Path) -> Iterable[tuple[str | None, Path, int | None, dict[str, Any]]]:
         """``(file name in a directory cassette, file, index in the file, record)`` of each record.
 
         Only a path that does not exist at all is no cassette yet. Anything else that
@@ -268,13 +268,13 @@ class Persister:
         dropped: Sequence[Origin],
         first_rewrite: bool,
     ) -> None:
-        on_disk = _listdir(path)
+        on_disk = listdir(path)
         drop = {o.name for o in dropped if o.name in on_disk and _still(path / o.name, o)}
         keep: list[str] = []
         for name in on_disk:
-            if name == order.ORDER_FILE or _is_temp_leftover(name) or name in drop:
+            if name == order.ORDER_FILE or is_temp_leftover(name) or name in drop:
                 continue
-            if first_rewrite and _is_record_file(name) and _holds_recordings(path / name):
+            if first_rewrite and is_record_file(name) and _holds_recordings(path / name):
                 continue
             keep.append(name)
         used = set(keep)
@@ -290,7 +290,7 @@ class Persister:
         for check in self.save_checks:
             check(planned)
         manifest = order.read_manifest(path)
-        names = order.ordered([n for n in keep if _is_record_file(n)], manifest)
+        names = order.ordered([n for n in keep if is_record_file(n)], manifest)
         names += [file.name for file, _ in planned]
         text = None if self.compat is not None else order.manifest_text(names)
         if (
@@ -332,7 +332,8 @@ def _cassette_path(cassette_path: str | os.PathLike[str]) -> Path:
     return real
 
 
-def _listdir(path: Path) -> list[str]:
+def listdir(path: Path) -> list[str]:
+    """Every name in the directory ``path`` (none if it is missing); an unreadable one is a format error."""
     try:
         with os.scandir(path) as entries:
             return [e.name for e in entries]
@@ -342,11 +343,13 @@ def _listdir(path: Path) -> list[str]:
         raise CassetteFormatError(path, None, "(directory)", f"cannot be listed: {err}") from err
 
 
-def _is_record_file(name: str) -> bool:
+def is_record_file(name: str) -> bool:
+    """Whether a directory cassette's entry named ``name`` is read as records."""
     return name.endswith(".json") and not name.startswith(".")
 
 
-def _is_temp_leftover(name: str) -> bool:
+def is_temp_leftover(name: str) -> bool:
+    """Whether ``name`` is a temporary file a crashed save left inside the directory."""
     # Temporary files of earlier vcr_ext versions, which wrote inside the directory.
     return name.startswith(".") and name.endswith(".tmp")
 

@@ -227,7 +227,7 @@ def _read_ours(src: Path) -> tuple[list[Item], str]:
     persister = Persister(layout="directory" if src.is_dir() else "file")
     items: list[Item] = []
     # The persister's own reader: the same checks, order and skips as loading for replay.
-    for name, file, index, rec in track(persister._records(src), what="records"):
+    for name, file, index, rec in track(persister.records(src), what="records"):
         label = os.fspath(file) if index is None else f"{file}, record {index}"
         items.append(Item(rec, label, name))
     for skipped in persister.skipped:

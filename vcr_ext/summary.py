@@ -1,0 +1,638 @@
+"""What one recorded interaction said, reassembled: the result a person wants to see, not the chunks.
+
+:func:`summarize` turns a record of the format into a :class:`Summary`: the streamed
+text joined, tool calls with their joined arguments, finish reasons, token usage,
+Responses API output items (from ``response.completed``, or the joined deltas of a
+stream that never got there), embeddings as counts and dimensions, and errors (a body
+with status >= 400, llama-stack's exception records). :func:`usage_by_model` adds up the
+tokens of many. Nothing here prints; ``vcr-ext show`` does.
+
+Every record is read by the shape of its payloads (``object``, a Responses event's
+``type``, ollama's ``done``), not only by its ``__type__``: recordings of other tools
+are plain JSON, and a stream vcr_ext kept as raw text is parsed as the SSE it is. Odd
+shapes never raise: what cannot be read is left out of the summary.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import sdk_types, sse
+from .formats import llamastack
+
+_RESPONSES_ENDINGS = ("response.completed", "response.failed", "response.incomplete")
+
+
+@dataclass
+class ToolCall:
+    """A function call the model made: its id, name and arguments (the streamed pieces joined)."""
+
+    id: str | None = None
+    type: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass
+class Choice:
+    """One choice of a chat or text completion (``n`` > 1 gives several)."""
+
+    index: int
+    text: str | None = None
+    refusal: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    finish_reason: str | None = None
+
+
+@dataclass
+class OutputItem:
+    """One item of a Responses API output: a message, a function call, a reasoning summary, or other."""
+
+    type: str
+    id: str | None = None
+    status: str | None = None
+    text: str | None = None
+    name: str | None = None
+    call_id: str | None = None
+    arguments: str | None = None
+    summary: str | None = None
+
+
+@dataclass
+class Usage:
+    """Tokens a call used, whatever the API calls them (prompt/completion, input/output, eval counts)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+@dataclass
+class Embeddings:
+    """How many vectors came back, and their dimensions (``None`` if they differ or cannot be read)."""
+
+    count: int
+    dims: int | None
+
+
+@dataclass
+class Summary:
+    """One interaction, reassembled. ``kind`` is what the response is (see :func:`summarize`)."""
+
+    test_id: str | None
+    method: str | None
+    route: str | None
+    model: str | None
+    response_model: str | None
+    status: int
+    streaming: bool
+    chunks: int | None
+    kind: str
+    choices: list[Choice] = field(default_factory=list)
+    output: list[OutputItem] = field(default_factory=list)
+    usage: Usage | None = None
+    embeddings: Embeddings | None = None
+    models: int | None = None
+    error: str | None = None
+    skipped: str | None = None
+    note: str | None = None
+
+    @property
+    def text(self) -> str | None:
+        """The text answer: the first choice's text, or a Responses call's message texts joined."""
+        if self.choices:
+            return self.choices[0].text
+        texts = [item.text for item in self.output if item.type == "message" and item.text is not None]
+        return "".join(texts) if texts else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as JSON, every key always present (``null`` when it does not apply)."""
+        data = asdict(self)
+        data["text"] = self.text
+        return data
+
+
+# -- reading payloads ----------------------------------------------------------------------
+
+
+def payload_of(value: Any) -> Any:
+    """The JSON a stored value carries: the payload of an envelope or of an SSE event, or the value."""
+    u = sdk_types.unwrap(value)
+    if u.type_name == sdk_types.SSE_EVENT:
+        data = u.payload.get("data") if isinstance(u.payload, dict) else None
+        return payload_of(data)
+    return u.payload
+
+
+def _raw_text(value: Any) -> str | None:
+    """The text of a ``vcr_ext.raw.Text`` / ``Base64`` body, else ``None``."""
+    u = sdk_types.unwrap(value)
+    if u.type_name == sdk_types.RAW_TEXT and isinstance(u.payload, str):
+        return u.payload
+    if u.type_name == sdk_types.RAW_BASE64 and isinstance(u.payload, str):
+        try:
+            return base64.b64decode(u.payload).decode("utf-8")
+        except (binascii.Error, ValueError):
+            return None
+    return None
+
+
+def _events_of_text(text: str) -> list[Any] | None:
+    """The JSON payloads of a stream stored whole as text (SSE, or NDJSON), or ``None`` if it is neither."""
+    events = sse.decode_sse(text.lstrip("\ufeff"))
+    payloads: list[Any] = []
+    if events and any(ev.data is not None for ev in events):
+        for ev in events:
+            if ev.data is None or ev.data.startswith("[DONE]"):
+                continue
+            try:
+                payloads.append(json.loads(ev.data))
+            except ValueError:
+                payloads.append(ev.data)
+        return payloads
+    ndjson = sse.decode_ndjson(text)
+    return ndjson if ndjson and len(ndjson) > 1 else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _usage(data: Any) -> Usage | None:
+    """Usage in any API's words: chat/completions/embeddings, Responses, or ollama's eval counts."""
+    d = _dict(data)
+    if not d:
+        return None
+    if "input_tokens" in d or "output_tokens" in d:
+        inp, out = _int(d.get("input_tokens")), _int(d.get("output_tokens"))
+    else:
+        inp, out = _int(d.get("prompt_tokens")), _int(d.get("completion_tokens"))
+    total = _int(d.get("total_tokens"))
+    if total is None and inp is not None:
+        total = inp + (out or 0)
+    if inp is None and out is None and total is None:
+        return None
+    return Usage(inp, out, total)
+
+
+def _ollama_usage(data: dict[str, Any]) -> Usage | None:
+    inp, out = _int(data.get("prompt_eval_count")), _int(data.get("eval_count"))
+    if inp is None and out is None:
+        return None
+    return Usage(inp, out, (inp or 0) + (out or 0))
+
+
+def _error_text(body: Any) -> str:
+    """The message of an error body (OpenAI's ``{"error": {"message"}}``, ollama's ``{"error": "..."}``)."""
+    raw = _raw_text(body)
+    if raw is not None:
+        return raw.strip() or "(empty body)"
+    payload = payload_of(body)
+    if isinstance(payload, dict):
+        error = payload.get("error", payload)
+        if isinstance(error, str):
+            return error
+        if isinstance(error, dict):
+            message = _str(error.get("message"))
+            kind = _str(error.get("type")) or _str(error.get("code"))
+            if message:
+                return f"{kind}: {message}" if kind else message
+        message = _str(payload.get("message")) or _str(payload.get("detail"))
+        if message:
+            return message
+    if payload is None:
+        return "(empty body)"
+    return sse.dumps_compact(payload)
+
+
+# -- chat and text completions --------------------------------------------------------------
+
+
+def _choice(choices: dict[int, Choice], index: Any) -> Choice:
+    i = _int(index) or 0
+    if i not in choices:
+        choices[i] = Choice(i)
+    return choices[i]
+
+
+def _append(current: str | None, piece: Any) -> str | None:
+    return current if not isinstance(piece, str) else (current or "") + piece
+
+
+def _tool_call_piece(calls: dict[int, ToolCall], delta: dict[str, Any], position: int) -> None:
+    """Add one streamed tool-call delta: the id, type and name are sent once, the arguments in pieces."""
+    i = _int(delta.get("index"))
+    call = calls.setdefault(position if i is None else i, ToolCall())
+    call.id = call.id or _str(delta.get("id"))
+    call.type = call.type or _str(delta.get("type"))
+    function = _dict(delta.get("function"))
+    call.name = call.name or _str(function.get("name"))
+    arguments = function.get("arguments")
+    if isinstance(arguments, str):
+        call.arguments += arguments
+    elif arguments is not None:
+        call.arguments += json.dumps(arguments)  # ollama sends the arguments as an object
+
+
+def _chunk_choices(payloads: Iterable[dict[str, Any]]) -> tuple[list[Choice], Usage | None, str | None]:
+    """The choices of a chat or completion stream, each one's pieces joined in order."""
+    choices: dict[int, Choice] = {}
+    calls: dict[int, dict[int, ToolCall]] = {}
+    usage: Usage | None = None
+    model: str | None = None
+    for data in payloads:
+        model = model or _str(data.get("model"))
+        usage = _usage(data.get("usage")) or usage
+        for raw in _list(data.get("choices")):
+            c = _dict(raw)
+            choice = _choice(choices, c.get("index"))
+            delta = _dict(c.get("delta"))
+            if "text" in c:  # a text completion chunk
+                choice.text = _append(choice.text, c.get("text"))
+            choice.text = _append(choice.text, delta.get("content"))
+            choice.refusal = _append(choice.refusal, delta.get("refusal"))
+            # Reasoning models served by vLLM, DeepSeek and others stream their thinking apart.
+            choice.reasoning = _append(choice.reasoning, delta.get("reasoning_content"))
+            choice.reasoning = _append(choice.reasoning, delta.get("reasoning"))
+            for position, piece in enumerate(_list(delta.get("tool_calls"))):
+                _tool_call_piece(calls.setdefault(choice.index, {}), _dict(piece), position)
+            choice.finish_reason = _str(c.get("finish_reason")) or choice.finish_reason
+    for index, by_position in calls.items():
+        choices[index].tool_calls = [by_position[k] for k in sorted(by_position)]
+    return [choices[k] for k in sorted(choices)], usage, model
+
+
+def _message_choices(data: dict[str, Any]) -> list[Choice]:
+    """The choices of a whole (non-streamed) chat or text completion."""
+    out: list[Choice] = []
+    for position, raw in enumerate(_list(data.get("choices"))):
+        c = _dict(raw)
+        choice = Choice(_int(c.get("index")) or position, finish_reason=_str(c.get("finish_reason")))
+        if "text" in c:
+            choice.text = _str(c.get("text"))
+        message = _dict(c.get("message"))
+        if message:
+            choice.text = _str(message.get("content"))
+            choice.refusal = _str(message.get("refusal"))
+            choice.reasoning = _str(message.get("reasoning_content")) or _str(message.get("reasoning"))
+            calls: dict[int, ToolCall] = {}
+            for position, call in enumerate(_list(message.get("tool_calls"))):
+                # Whole tool calls carry no index: each is one piece at its position.
+                _tool_call_piece(calls, {**_dict(call), "index": position}, position)
+            choice.tool_calls = [calls[k] for k in sorted(calls)]
+        out.append(choice)
+    return out
+
+
+# -- the Responses API ------------------------------------------------------------------------
+
+
+def _output_items(output: Any) -> list[OutputItem]:
+    """The items of a ``Response.output``."""
+    items: list[OutputItem] = []
+    for raw in _list(output):
+        d = _dict(raw)
+        kind = _str(d.get("type")) or "?"
+        item = OutputItem(kind, id=_str(d.get("id")), status=_str(d.get("status")))
+        if kind == "message":
+            parts = [_dict(p) for p in _list(d.get("content"))]
+            texts = [p["text"] for p in parts if isinstance(p.get("text"), str)]
+            refusals = [p["refusal"] for p in parts if isinstance(p.get("refusal"), str)]
+            item.text = "".join(texts) if texts or not refusals else None
+            if refusals:
+                item.summary = "refusal: " + "".join(refusals)
+        elif kind in ("function_call", "custom_tool_call"):
+            item.name, item.call_id = _str(d.get("name")), _str(d.get("call_id"))
+            item.arguments = _str(d.get("arguments")) or _str(d.get("input"))
+        elif kind == "reasoning":
+            summary = [_str(_dict(s).get("text")) or "" for s in _list(d.get("summary"))]
+            item.summary = "\n".join(summary) if summary else None
+        items.append(item)
+    return items
+
+
+def _responses_stream(events: list[dict[str, Any]]) -> tuple[list[OutputItem], dict[str, Any], str | None]:
+    """Output items, the last ``response`` object and an error of a Responses stream.
+
+    The items come from the response a ``response.completed`` (or failed/incomplete)
+    event carries when it has output; else from the stream's own events, as a client
+    accumulates them: ``output_item.added/done`` for each item, the text, argument and
+    reasoning-summary deltas joined by output index.
+    """
+    response: dict[str, Any] = {}
+    ended_with: dict[str, Any] | None = None
+    error: str | None = None
+    items: dict[int, OutputItem] = {}
+    texts: dict[int, dict[int, str]] = {}
+    summaries: dict[int, dict[int, str]] = {}
+    done_text: dict[int, bool] = {}
+    for ev in events:
+        kind = _str(ev.get("type")) or ""
+        if isinstance(ev.get("response"), dict):
+            response = ev["response"]
+            if kind in _RESPONSES_ENDINGS:
+                ended_with = response
+        index = _int(ev.get("output_index"))
+        if kind in ("response.output_item.added", "response.output_item.done") and index is not None:
+            built = _output_items([ev.get("item")])
+            if built:
+                old = items.get(index)
+                new = built[0]
+                if old is not None and kind == "response.output_item.added":
+                    continue
+                if old is not None and new.text is None:
+                    new.text = old.text
+                if old is not None and new.arguments in (None, "") and old.arguments:
+                    new.arguments = old.arguments
+                items[index] = new
+                if kind == "response.output_item.done" and new.type == "message":
+                    done_text[index] = True
+        elif kind == "response.output_text.delta" and index is not None:
+            content = _int(ev.get("content_index")) or 0
+            piece = _str(ev.get("delta")) or ""
+            texts.setdefault(index, {})[content] = texts.get(index, {}).get(content, "") + piece
+        elif kind == "response.function_call_arguments.delta" and index is not None:
+            item = items.setdefault(index, OutputItem("function_call", id=_str(ev.get("item_id"))))
+            item.arguments = (item.arguments or "") + (_str(ev.get("delta")) or "")
+        elif kind == "response.reasoning_summary_text.delta" and index is not None:
+            part = _int(ev.get("summary_index")) or 0
+            piece = _str(ev.get("delta")) or ""
+            summaries.setdefault(index, {})[part] = summaries.get(index, {}).get(part, "") + piece
+        elif kind == "error":
+            error = _error_text(ev)
+    for index, by_part in texts.items():
+        item = items.setdefault(index, OutputItem("message"))
+        if not done_text.get(index) or item.text is None:
+            item.text = "".join(by_part[k] for k in sorted(by_part))
+    for index, by_part in summaries.items():
+        item = items.setdefault(index, OutputItem("reasoning"))
+        if not item.summary:
+            item.summary = "\n".join(by_part[k] for k in sorted(by_part))
+    if ended_with is not None and _list(ended_with.get("output")):
+        out = _output_items(ended_with.get("output"))
+    else:
+        out = [items[k] for k in sorted(items)]
+    return out, response, error
+
+
+# -- embeddings, models, ollama ---------------------------------------------------------------
+
+
+def _vector_dims(vector: Any) -> int | None:
+    if isinstance(vector, list):
+        return len(vector)
+    if isinstance(vector, str):  # encoding_format="base64": little-endian float32s
+        try:
+            return len(base64.b64decode(vector)) // 4
+        except (binascii.Error, ValueError):
+            return None
+    return None
+
+
+def _embeddings(vectors: list[Any]) -> Embeddings:
+    dims = {_vector_dims(v) for v in vectors}
+    return Embeddings(len(vectors), dims.pop() if len(dims) == 1 else None)
+
+
+# -- one record -------------------------------------------------------------------------------
+
+
+def _request_parts(rec: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """Method, route and requested model as sent on the wire (llama-stack's POSTs read as GETs)."""
+    request = _dict(rec.get("request"))
+    method = _str(request.get("method"))
+    route = _str(request.get("endpoint"))
+    if route is None and isinstance(request.get("url"), str):
+        route = urlsplit(request["url"]).path
+    body = llamastack.recorded_body(request)
+    if method and route:
+        method, route, body = llamastack.wire_request(method, route, body)
+    model = _str(request.get("model")) or _str(_dict(body).get("model"))
+    return method, route, model
+
+
+def summarize(rec: Any, *, skipped: str | None = None) -> Summary:
+    """What one record says, reassembled. ``skipped``: why the loader leaves it out of replay.
+
+    ``kind`` is one of ``chat``, ``completion``, ``responses``, ``embeddings``, ``models``,
+    ``ollama``, ``error`` (status >= 400 or a recorded exception), ``tool`` (a
+    llama-stack tool invocation), ``raw`` (a body that is not JSON) or ``other``.
+    """
+    rec = rec if isinstance(rec, dict) else {}
+    method, route, model = _request_parts(rec)
+    response = _dict(rec.get("response"))
+    status = _int(response.get("status")) or 200
+    streaming = response.get("is_streaming") is True
+    body = response.get("body")
+    s = Summary(
+        test_id=_str(rec.get("test_id")),
+        method=method,
+        route=route,
+        model=model,
+        response_model=None,
+        status=status,
+        streaming=streaming,
+        chunks=len(body) if streaming and isinstance(body, list) else None,
+        kind="other",
+        skipped=skipped,
+    )
+    request = _dict(rec.get("request"))
+    if "tool_name" in request and not method:
+        s.kind = "tool"
+        s.route = f"tool {request.get('provider', '?')}.{request.get('tool_name', '?')}"
+        s.note = _preview(payload_of(body))
+        return s
+    if response.get("is_exception"):
+        # llama-stack's later recorder: a failed call, with the chunks it got before failing.
+        data = _dict(response.get("exception_data"))
+        s.status = _int(data.get("status_code")) or status
+        kind = _str(data.get("type")) or "Exception"
+        s.error = f"{kind}: {response.get('exception_message') or data.get('message') or ''}".rstrip(": ")
+        if streaming and isinstance(body, list) and body:
+            _fill(s, route, [payload_of(v) for v in body], streamed=True)
+        s.kind = "error"
+        return s
+    if status >= 400:
+        s.kind = "error"
+        s.error = _error_text(body)
+        return s
+    raw = _raw_text(body)
+    if raw is not None:
+        payloads = _events_of_text(raw)
+        if payloads is None:
+            s.kind = "raw"
+            s.note = f"raw body, {len(raw)} characters: {_preview(raw)}"
+            return s
+        s.note = "stream stored as raw text (reassembled from its events)"
+        s.chunks = len(payloads)
+        _fill(s, route, payloads, streamed=True)
+        return s
+    if isinstance(body, list):
+        _fill(s, route, [payload_of(v) for v in body], streamed=streaming)
+    else:
+        _fill(s, route, [payload_of(body)], streamed=False)
+    return s
+
+
+def _preview(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else sse.dumps_compact(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _fill(s: Summary, route: str | None, payloads: list[Any], *, streamed: bool) -> None:
+    """Fill ``s`` from the payloads of a body (one for a whole body, one per chunk for a stream)."""
+    dicts = [p for p in payloads if isinstance(p, dict)]
+    errors = [p for p in dicts if p.get("error") and "choices" not in p and "type" not in p]
+    first = dicts[0] if dicts else {}
+    route = route or ""
+    if any(_str(p.get("type")) and str(p["type"]).startswith("response.") for p in dicts) or (
+        route.startswith("/v1/responses") and streamed
+    ):
+        s.kind = "responses"
+        s.output, response, error = _responses_stream(dicts)
+        s.response_model = _str(response.get("model"))
+        s.usage = _usage(response.get("usage"))
+        s.error = error or _response_error(response)
+    elif first.get("object") == "response":
+        s.kind = "responses"
+        s.output = _output_items(first.get("output"))
+        s.response_model = _str(first.get("model"))
+        s.usage = _usage(first.get("usage"))
+        s.error = _response_error(first)
+    elif any("choices" in p for p in dicts):
+        chunks = [p for p in dicts if "choices" in p or "usage" in p]
+        objects = {p.get("object") for p in chunks}
+        is_text = "text_completion" in objects or (route.endswith("/completions") and "chat" not in route)
+        s.kind = "completion" if is_text else "chat"
+        if streamed or "chat.completion.chunk" in objects:
+            s.choices, s.usage, s.response_model = _chunk_choices(chunks)
+        else:
+            s.choices = _message_choices(first)
+            s.usage = _usage(first.get("usage"))
+            s.response_model = _str(first.get("model"))
+    elif first.get("object") == "list" and any("embedding" in _dict(d) for d in _list(first.get("data"))):
+        s.kind = "embeddings"
+        s.embeddings = _embeddings([_dict(d).get("embedding") for d in _list(first.get("data"))])
+        s.usage = _usage(first.get("usage"))
+        s.response_model = _str(first.get("model"))
+    elif dicts and all(p.get("object") == "model" for p in dicts):
+        s.kind = "models"
+        s.models = len(dicts)
+    elif first.get("object") == "list" and all(
+        _dict(d).get("object") == "model" for d in _list(first.get("data"))
+    ):
+        s.kind = "models"
+        s.models = len(_list(first.get("data")))
+    elif route.startswith("/api/") or any(
+        "done" in p or "embeddings" in p or "embedding" in p for p in dicts
+    ):
+        _fill_ollama(s, dicts)
+    elif payloads:
+        s.note = _preview(payloads[0] if len(payloads) == 1 else payloads)
+    if errors and s.error is None:
+        s.error = _error_text(errors[-1])  # a stream that failed midway ends with the error
+        s.kind = "error" if s.kind == "other" else s.kind
+
+
+def _response_error(response: Mapping[str, Any]) -> str | None:
+    error = _dict(response.get("error"))
+    if error:
+        return _error_text({"error": error})
+    details = _dict(response.get("incomplete_details"))
+    if response.get("status") == "incomplete":
+        return f"incomplete: {details.get('reason') or 'no reason given'}"
+    return None
+
+
+def _fill_ollama(s: Summary, dicts: list[dict[str, Any]]) -> None:
+    """Ollama's native API: ``/api/generate`` and ``/api/chat`` (streamed as NDJSON), embed, ps, tags."""
+    s.kind = "ollama"
+    if not dicts:
+        return
+    first, last = dicts[0], dicts[-1]
+    s.response_model = _str(first.get("model"))
+    if "embeddings" in first:
+        s.embeddings = _embeddings(_list(first.get("embeddings")))
+        s.kind = "embeddings"
+        return
+    if "embedding" in first:
+        s.embeddings = _embeddings([first.get("embedding")])
+        s.kind = "embeddings"
+        return
+    if "models" in first:
+        s.models = len(_list(first.get("models")))
+        s.kind = "models"
+        return
+    choice = Choice(0)
+    thinking: str | None = None
+    calls: dict[int, ToolCall] = {}
+    for d in dicts:
+        message = _dict(d.get("message"))
+        choice.text = _append(choice.text, d.get("response"))
+        choice.text = _append(choice.text, message.get("content"))
+        thinking = _append(thinking, d.get("thinking"))
+        thinking = _append(thinking, message.get("thinking"))
+        for call in _list(message.get("tool_calls")):
+            _tool_call_piece(calls, {**_dict(call), "index": len(calls)}, len(calls))
+    choice.reasoning = thinking or None
+    choice.tool_calls = [calls[k] for k in sorted(calls)]
+    choice.finish_reason = _str(last.get("done_reason")) or ("stop" if last.get("done") is True else None)
+    s.choices = [choice]
+    s.usage = _ollama_usage(last)
+
+
+# -- many records -----------------------------------------------------------------------------
+
+
+@dataclass
+class ModelUsage:
+    """Tokens of every call to one model; ``without_usage``: calls whose response reported none."""
+
+    model: str
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    without_usage: int = 0
+
+
+def usage_by_model(summaries: Iterable[Summary]) -> list[ModelUsage]:
+    """Tokens per requested model (the response's model when the request names none), by model name.
+
+    Records the loader skips (tool invocations, client-side exceptions) are left out:
+    no tokens were billed for them by any API.
+    """
+    totals: dict[str, ModelUsage] = {}
+    for s in summaries:
+        if s.kind == "tool" or (s.skipped is not None and s.usage is None):
+            continue
+        name = s.model or s.response_model or "(unknown model)"
+        m = totals.setdefault(name, ModelUsage(name))
+        m.requests += 1
+        if s.usage is None:
+            m.without_usage += 1
+            continue
+        m.input_tokens += s.usage.input_tokens or 0
+        m.output_tokens += s.usage.output_tokens or 0
+        m.total_tokens += s.usage.total_tokens or 0
+    return [totals[k] for k in sorted(totals)]

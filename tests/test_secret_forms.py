@@ -16,13 +16,18 @@ import random
 import string
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
+import openai
 import pytest
 
+import vcr_ext
 import vcr_ext.secrets
+from vcr_ext.demo.server import FakeOpenAIServer
 from vcr_ext.secret_rules import RULES
-from vcr_ext.secrets import SecretScanner
+from vcr_ext.secrets import SecretFoundError, SecretScanner
 
 ALNUM = string.ascii_letters + string.digits
 TOKEN = ALNUM + "_-"
@@ -664,3 +669,42 @@ def test_a_stream_of_obfuscated_chunks_is_not_a_secret() -> None:
     for i, chunk in enumerate(record["response"]["body"]):
         chunk["__data__"]["obfuscation"] = fake(f"pad{i}", 16)
     assert SecretScanner(environ={}).find_hit(record) is None
+
+
+# -- bodies that are not text (stored as vcr_ext.raw.Base64) ------------------------------
+
+BINARY_KEY = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+
+
+def _record_binary(tmp_path: Path, *, body: bytes, upload: bool) -> Path:
+    cassette = tmp_path / "c"
+    with FakeOpenAIServer() as server, vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
+        if upload:
+            created = b'{"id":"file-1","object":"file","bytes":1,"created_at":1,"filename":"a.bin",'
+            created += b'"purpose":"assistants","status":"processed"}'
+            server.enqueue("POST", "/v1/files", headers=[("content-type", "application/json")], body=created)
+            client = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+            client.files.create(file=("a.bin", body), purpose="assistants")
+        else:
+            binary = [("content-type", "application/octet-stream")]
+            server.enqueue("GET", "/v1/files/file-1/content", headers=binary, body=body)
+            httpx.get(server.base_url + "/files/file-1/content", timeout=10)
+    return cassette
+
+
+@pytest.mark.parametrize("upload", [False, True], ids=["download", "upload"])
+@pytest.mark.parametrize("padding", [0, 20_000], ids=["small", "large"])
+def test_a_key_inside_a_binary_body_stops_the_save(tmp_path: Path, upload: bool, padding: int) -> None:
+    noise = bytes(range(256)) * (padding // 256)
+    body = b"\x89PNG\r\n\x1a\n\xff\xfe\x00" + noise + b" key=" + BINARY_KEY.encode()
+    with pytest.raises(SecretFoundError, match=r"OpenAI API key .*\(base64-decoded\)"):
+        _record_binary(tmp_path, body=body, upload=upload)
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("upload", [False, True], ids=["download", "upload"])
+def test_a_binary_body_without_a_key_is_saved(tmp_path: Path, upload: bool) -> None:
+    # Bytes of every value, printable runs included ("ordinary text between binary"), but no key.
+    body = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 80 + b"IHDR chunk of an ordinary image\x00\xff"
+    cassette = _record_binary(tmp_path, body=body, upload=upload)
+    assert any(cassette.glob("*.json"))

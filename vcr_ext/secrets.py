@@ -26,6 +26,8 @@ searches in one pass, and the JSON path of a hit is worked out only when there i
 
 from __future__ import annotations
 
+import base64
+import binascii
 import bisect
 import itertools
 import os
@@ -37,6 +39,7 @@ from typing import Any, NamedTuple
 
 from .errors import VcrExtError
 from .scrub import REDACTED
+from .sdk_types import DATA_KEY, RAW_BASE64, TYPE_KEY
 from .secret_rules import (
     AWS_SECRET_KEYS,
     B64_CANDIDATE,
@@ -398,6 +401,15 @@ class SecretScanner:
                 bisect.bisect_right(starts, m.start()) - 1, m.start(), len(encoded)
             )
             segments.append(plain)
+        # A body that is not text is stored whole as base64 (a vcr_ext.raw.Base64 envelope),
+        # of any size and mostly not printable: its printable runs are what may be a key.
+        for encoded in _binary_bodies(values):
+            parent = batch.seen.get(encoded)
+            runs = _printable_runs(encoded)
+            if parent is None or not runs:
+                continue
+            batch.extras[len(segments)] = _Decoded(parent, starts[parent], len(encoded))
+            segments.append(runs)
         if len(segments) > len(starts):
             text, starts = _joined(segments)
         best = self._first(batch, rules, text, starts, env_values)
@@ -491,6 +503,31 @@ class SecretScanner:
         record, placed = self._place(parent, batch, values, path, starts)
         detail = "base64-decoded" + (f"; {placed.detail}" if placed.detail else "")
         return record, SecretHit(placed.json_path, hit.kind, hit.value, detail)
+
+
+_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{8,}")
+
+
+def _binary_bodies(value: Any) -> Iterator[str]:
+    """The base64 text of every ``vcr_ext.raw.Base64`` envelope in ``value``."""
+    if isinstance(value, dict):
+        if value.get(TYPE_KEY) == RAW_BASE64 and isinstance(value.get(DATA_KEY), str):
+            yield value[DATA_KEY]
+            return
+        for v in value.values():
+            yield from _binary_bodies(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _binary_bodies(v)
+
+
+def _printable_runs(encoded: str) -> str:
+    """The runs of 8 or more printable ASCII characters in the bytes ``encoded`` holds, a line each."""
+    try:
+        raw = base64.b64decode(encoded, validate=False)
+    except (binascii.Error, ValueError):
+        return ""
+    return "\n".join(m.group(0).decode("ascii") for m in _PRINTABLE_RUN.finditer(raw))
 
 
 def _joined(segments: list[str]) -> tuple[str, list[int]]:

@@ -440,7 +440,7 @@ def test_a_bad_file_fails_on_open_and_is_left_as_it_was(
 
 
 def test_there_are_enough_cases() -> None:
-    assert len(CASES) >= 22
+    assert len(CASES) >= 36
     assert len({c.id for c in CASES}) == len(CASES)
 
 

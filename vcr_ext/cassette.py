@@ -63,10 +63,7 @@ class SafeContextDecorator(CassetteContextDecorator):  # type: ignore[misc]
             yield cassette
 
     def __exit__(self, *exc_info: Any) -> None:
-        if usage.enabled():
-            cassette: Any = getattr(self, "_CassetteContextDecorator__cassette", None)
-            if cassette is not None:
-                usage.note(cassette)
+        cassette: Any = getattr(self, "_CassetteContextDecorator__cassette", None)
         try:
             super().__exit__(*exc_info)
         except BaseException:
@@ -77,6 +74,10 @@ class SafeContextDecorator(CassetteContextDecorator):  # type: ignore[misc]
             if finish is not None:
                 finish.close()  # runs the ExitStack that unpatches
             raise
+        finally:
+            # After the patches are undone, so that nothing here can leave them in place.
+            if cassette is not None and usage.enabled():
+                usage.note(cassette)
 
 
 class IndexedCassette(Cassette):  # type: ignore[misc]

@@ -386,7 +386,8 @@ BODY_RULES: tuple[Rule, ...] = (
 KEY_ORDER_WHY = "Object key order never matters in JSON."
 FLOAT_NOISE_WHY = (
     "Floats are compared rounded to 5 decimal places (as the format's request hash does), and 1.0 equals 1: "
-    "a float that went through a different serializer is the same parameter."
+    "a float that went through a different serializer is the same parameter "
+    "(so are two values less than 0.000005 apart)."
 )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from . import sdk_types, typed_check
 from .sdk_types import (
     DATA_KEY,
+    EVENT_NAMED_PREFIXES,
     RAW_BASE64,
     RAW_JSON,
     RAW_TEXT,
@@ -34,6 +35,7 @@ from .sdk_types import (
 )
 from .sse import (
     DONE,
+    SDKEvent,
     SSEEvent,
     decode_ndjson,
     decode_sse,
@@ -79,8 +81,9 @@ def is_ndjson_route(route: str) -> bool:
 
 
 def _default_done(items: list[Any]) -> bool:
-    # Responses API streams just end; chat and completion streams send [DONE].
-    return not any(sdk_types.is_responses_event(u.type_name, u.payload) for u in map(unwrap, items))
+    # Responses API and Anthropic Messages streams (events named by their type) just
+    # end; chat and completion streams send [DONE].
+    return not any(sdk_types.derived_event(u.type_name, u.payload) is not None for u in map(unwrap, items))
 
 
 def _raw(text_or_bytes: str | bytes) -> StoredBody:
@@ -130,8 +133,7 @@ def _data_value(route: str, data: str) -> tuple[Any, str | None]:
     if not _reencodes(payload, data):
         return envelope(RAW_TEXT, data), None
     type_name = _type_of(route, payload, streaming=True)
-    derived_event = payload["type"] if sdk_types.is_responses_event(type_name, payload) else None
-    return store(payload, type_name), derived_event
+    return store(payload, type_name), sdk_types.derived_event(type_name, payload)
 
 
 def _sse_item(route: str, ev: SSEEvent) -> Any:
@@ -153,7 +155,8 @@ def _replays_same(route: str, live: bytes, stored: StoredBody) -> bool:
     Checked with the WHATWG reference parser (events with their type, data and last
     event id, reconnection times, ids set without an event, in order) and with the
     openai SDK's own decoder, whose view differs from the standard's (see
-    :mod:`vcr_ext.sse`). Data compares as text, or as the same JSON value.
+    :mod:`vcr_ext.sse`), and, for Anthropic Messages streams, with the anthropic SDK's
+    decoder too. Data compares as text, or as the same JSON value.
     """
     try:
         replayed, _ = to_wire(route, stored)
@@ -164,7 +167,26 @@ def _replays_same(route: str, live: bytes, stored: StoredBody) -> bool:
     if not same_whatwg(parse_whatwg(live), parse_whatwg(replayed)):
         return False
     live_sdk = openai_sdk_events(live)
-    return live_sdk is None or same_sdk_events(live_sdk, openai_sdk_events(replayed) or [])
+    if live_sdk is not None and not same_sdk_events(live_sdk, openai_sdk_events(replayed) or []):
+        return False
+    if route in (sdk_types.ANTHROPIC_MESSAGES_ROUTE, sdk_types.ANTHROPIC_COUNT_TOKENS_ROUTE):
+        live_anthropic = _anthropic_sdk_events(live)
+        if live_anthropic is not None:
+            return same_sdk_events(live_anthropic, _anthropic_sdk_events(replayed) or [])
+    return True
+
+
+def _anthropic_sdk_events(data: bytes) -> list[SDKEvent] | None:
+    """The events the installed anthropic SDK's stream decoder yields for ``data``; ``None`` without one.
+
+    Its decoder is the SDK's private ``SSEDecoder`` (like openai's, imported lazily and
+    optional): Anthropic streams are checked with the decoder of the SDK that reads them.
+    """
+    try:
+        from anthropic._streaming import SSEDecoder
+    except ImportError:
+        return None
+    return [(e.event, e.data, e.id, e.retry) for e in SSEDecoder().iter_bytes(iter([data]))]
 
 
 def _sse_body(route: str, raw: bytes, text: str) -> StoredBody:
@@ -278,7 +300,7 @@ def _event(item: Any, redumped: bool) -> SSEEvent:
             return SSEEvent(None, event, framing.get("id"), framing.get("retry"))
         u = unwrap(framing["data"])
     else:
-        event = u.payload["type"] if sdk_types.is_responses_event(u.type_name, u.payload) else None
+        event = sdk_types.derived_event(u.type_name, u.payload)
     if u.type_name == RAW_TEXT:
         data = u.payload
     elif redumped and u.type_name is not None and u.type_name.endswith(".ChatCompletionChunk"):
@@ -286,9 +308,6 @@ def _event(item: Any, redumped: bool) -> SSEEvent:
     else:
         data = dumps_compact(u.payload)
     return SSEEvent(data, event, framing.get("id"), framing.get("retry"))
-
-
-_RESPONSES_PREFIX = "openai.types.responses."
 
 
 def _sse_bytes(items: list[Any], redumped: bool, sse_done: bool | None) -> bytes:
@@ -306,15 +325,15 @@ def _sse_bytes(items: list[Any], redumped: bool, sse_done: bool | None) -> bytes
         done = b"data: [DONE]\n\n" if sse_done is None or sse_done else b""
         return b"data: " + b"\n\ndata: ".join([json_bytes(p) for p in data]) + b"\n\n" + done
     parts: list[bytes] = []
-    responses_events = False
+    named_events = False
     for item in items:
         type_name = item.get(TYPE_KEY) if type(item) is dict and len(item) == 2 else None
         if isinstance(type_name, str) and not type_name.startswith("vcr_ext.") and DATA_KEY in item:
             payload = item[DATA_KEY]
-            if type_name.startswith(_RESPONSES_PREFIX) and isinstance(payload, dict):
+            if type_name.startswith(EVENT_NAMED_PREFIXES) and isinstance(payload, dict):
                 kind = payload.get("type")
                 if isinstance(kind, str):
-                    responses_events = True
+                    named_events = True
                     parts.append(b"event: " + kind.encode("utf-8") + b"\n")
             elif redumped and type_name.endswith(".ChatCompletionChunk"):
                 payload = _wire_chunk(payload)
@@ -322,8 +341,9 @@ def _sse_bytes(items: list[Any], redumped: bool, sse_done: bool | None) -> bytes
             parts.append(b"data: " + json_bytes(payload) + b"\n\n")
             continue
         parts.append(encode_sse([_event(item, redumped)]))
-    # Responses API streams just end; chat and completion streams send [DONE].
-    if sse_done if sse_done is not None else not responses_events:
+    # Streams of named events (Responses API, Anthropic) just end; chat and completion
+    # streams send [DONE] (as :func:`_default_done` says).
+    if sse_done if sse_done is not None else not named_events:
         parts.append(b"data: [DONE]\n\n")
     return b"".join(parts)
 
@@ -332,7 +352,7 @@ def _one_type_payloads(items: list[Any]) -> tuple[str, list[Any]] | None:
     """(type, payloads) when every item is a typed envelope of one SDK class sent without an event name."""
     first = items[0] if items else None
     type_name = first.get(TYPE_KEY) if type(first) is dict else None
-    if type(type_name) is not str or type_name.startswith(("vcr_ext.", _RESPONSES_PREFIX)):
+    if type(type_name) is not str or type_name.startswith(("vcr_ext.", *EVENT_NAMED_PREFIXES)):
         return None
     payloads = [
         item[DATA_KEY]

@@ -17,11 +17,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from . import canonical
 from .json_values import map_strings
 
-# The response headers the openai SDK (and httpx-based clients generally) act on.
+# The response headers the openai and anthropic SDKs (and httpx-based clients generally) act on.
 KEEP_RESPONSE_HEADERS = frozenset(
     {
         "content-type",  # decides JSON vs text parsing
         "x-request-id",  # exposed as ``_request_id`` and on API errors
+        "request-id",  # Anthropic's: the anthropic SDK's ``_request_id``
         "retry-after",  # retry timing of 429/5xx
         "retry-after-ms",
         "x-should-retry",  # overrides the SDK's retry decision

@@ -3,7 +3,7 @@
 A stored value is one of:
 
 - ``{"__type__": "<module.Class>", "__data__": <JSON>}``: the payload of an SDK pydantic
-  class (openai, ollama). ``__data__`` is the JSON exactly as the server sent it, so a
+  class (openai, ollama, anthropic). ``__data__`` is the JSON exactly as the server sent it, so a
   replay re-encodes what the wire carried, and ``Class.model_validate(__data__)`` still
   rebuilds the object for readers such as llama-stack;
 - a plain JSON value: JSON that no SDK class fits (error bodies, unknown providers);
@@ -44,6 +44,16 @@ _OLLAMA = {
     "/api/tags": "ollama._types.ListResponse",
     "/api/show": "ollama._types.ShowResponse",
 }
+
+
+# Anthropic Messages: the routes, and the prefix of the classes whose stream events the
+# wire frames with ``event: <type>`` (every event Anthropic sends is so framed).
+ANTHROPIC_MESSAGES_ROUTE = "/v1/messages"
+ANTHROPIC_COUNT_TOKENS_ROUTE = "/v1/messages/count_tokens"
+_ANTHROPIC_PREFIX = "anthropic.types."
+_RESPONSES_PREFIX = "openai.types.responses."
+EVENT_NAMED_PREFIXES = (_RESPONSES_PREFIX, _ANTHROPIC_PREFIX)
+"""Type-name prefixes of payloads a stream frames with ``event: <payload type>``."""
 
 
 def envelope(type_name: str, data: Any) -> dict[str, Any]:
@@ -159,6 +169,51 @@ def responses_event_types() -> dict[str, str]:
     return names
 
 
+@functools.cache
+def anthropic_names() -> dict[str, str] | None:
+    """Anthropic Messages ``type`` -> class name (stream events, ``message``, ``error``), read off the SDK.
+
+    ``None`` when the anthropic SDK is not installed: its traffic is then stored with
+    generic types (and replays the same events all the same). The stream event classes come
+    from the SDK's own ``RawMessageStreamEvent`` union; ``ping`` has no class there and
+    stays untyped.
+    """
+    try:
+        from anthropic.types import ErrorResponse, Message, MessageTokensCount, RawMessageStreamEvent
+    except ImportError:
+        return None
+    union: Any = RawMessageStreamEvent
+    if typing.get_origin(union) is typing.Annotated:
+        union = typing.get_args(union)[0]
+    names: dict[str, str] = {}
+    for cls in typing.get_args(union):
+        field = cls.model_fields.get("type")
+        if field is None:
+            continue
+        for literal in typing.get_args(field.annotation):
+            names[literal] = dotted_name(cls)
+    names["error"] = dotted_name(ErrorResponse)
+    names["message"] = dotted_name(Message)
+    names["count_tokens"] = dotted_name(MessageTokensCount)
+    return names
+
+
+def _classify_anthropic(route: str, payload: dict[str, Any], *, streaming: bool) -> str | None:
+    names = anthropic_names()
+    if names is None:
+        return None
+    if route == ANTHROPIC_COUNT_TOKENS_ROUTE:
+        ok = not streaming and set(payload) == {"input_tokens"}
+        return names["count_tokens"] if ok else None
+    kind = payload.get("type")
+    if not isinstance(kind, str):
+        return None
+    if streaming:
+        # Stream events, the error event included, are typed by their "type".
+        return names.get(kind) if kind not in ("message", "count_tokens") else None
+    return names["message"] if kind == "message" else None  # an error body stays plain JSON
+
+
 def _is_error(payload: Any) -> bool:
     return isinstance(payload, dict) and bool(payload.get("error")) and "choices" not in payload
 
@@ -176,6 +231,8 @@ def classify(route: str, payload: Any, *, streaming: bool) -> str | None:
         # Stream events, the error event included, are typed by their "type".
         event_type = payload.get("type")
         return responses_event_types().get(event_type) if isinstance(event_type, str) else None
+    if route in (ANTHROPIC_MESSAGES_ROUTE, ANTHROPIC_COUNT_TOKENS_ROUTE):
+        return _classify_anthropic(route, payload, streaming=streaming)
     if _is_error(payload):
         return None
     if route.startswith("/api/"):
@@ -200,7 +257,20 @@ def is_responses_event(type_name: str | None, payload: Any) -> bool:
     """Whether the wire frames this payload with ``event: <type>`` (the Responses API does)."""
     return (
         type_name is not None
-        and type_name.startswith("openai.types.responses.")
+        and type_name.startswith(_RESPONSES_PREFIX)
         and isinstance(payload, dict)
         and isinstance(payload.get("type"), str)
     )
+
+
+def derived_event(type_name: str | None, payload: Any) -> str | None:
+    """The ``event:`` name the wire frames this stream payload with, derived from its ``type``.
+
+    OpenAI Responses API events and Anthropic Messages events are sent as
+    ``event: <type>`` before their ``data:`` line; other streams name no event. Read off
+    the type name only, so replay needs no SDK.
+    """
+    if type_name is None or not type_name.startswith(EVENT_NAMED_PREFIXES) or not isinstance(payload, dict):
+        return None
+    kind = payload.get("type")
+    return kind if isinstance(kind, str) else None

@@ -46,7 +46,7 @@ from pydantic_core import core_schema as cs
 from . import sdk_types
 
 # Top-level packages whose classes are checked: the SDKs whose class names vcr_ext writes.
-SDK_PACKAGES = frozenset({"openai", "ollama"})
+SDK_PACKAGES = frozenset({"openai", "ollama", "anthropic"})
 
 # Values the SDK accepts besides what the annotation says, keyed by (class, JSON key).
 # The openai SDK asks for base64 embeddings by default and decodes the string itself,

@@ -708,3 +708,18 @@ def test_a_binary_body_without_a_key_is_saved(tmp_path: Path, upload: bool) -> N
     body = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 80 + b"IHDR chunk of an ordinary image\x00\xff"
     cassette = _record_binary(tmp_path, body=body, upload=upload)
     assert any(cassette.glob("*.json"))
+
+
+@pytest.mark.parametrize(
+    "placeholder",
+    ["scrubbed", "[REDACTED]", "<hidden>", "********", "xxxxxxxxxxxx", "changeme", "__removed__"],
+)
+def test_a_placeholder_in_a_credential_field_is_not_a_secret(placeholder: str) -> None:
+    # pydantic-ai's test serializer writes "access_token": "scrubbed" into its cassettes.
+    record = {"response": {"body": {"access_token": placeholder, "token_type": "Bearer"}}}
+    assert SecretScanner().find([record]) is None
+
+
+def test_a_real_looking_value_in_a_credential_field_still_is() -> None:
+    record = {"response": {"body": {"access_token": "ya29.scrubbed0Zq8vT3kP1mX7nB2"}}}
+    assert SecretScanner().find([record]) is not None

@@ -196,6 +196,19 @@ _PLACEHOLDER_PASSWORD = re.compile(
 )
 
 
+# What recorders and people put where a credential was: "scrubbed" (pydantic-ai's test
+# serializer), "[REDACTED]", "<hidden>", "***", ... A word with no digit, not key material.
+_PLACEHOLDER_VALUE = re.compile(
+    r"(?i)^[\[<({*_-]*(?:scrubbed|redacted|removed|hidden|masked|filtered|omitted|placeholder|dummy|fake"
+    r"|sanitized|obfuscated|censored|elided)[\]>)}*_-]*$"
+)
+
+
+def is_placeholder(value: str) -> bool:
+    """Whether a credential field's value is only a placeholder for one (``"scrubbed"``, ``"<token>"``)."""
+    return bool(_PLACEHOLDER_VALUE.match(value) or _PLACEHOLDER_PASSWORD.search(value))
+
+
 def _url_credentials(text: str, m: re.Match[str], lo: int, hi: int) -> Span | None:
     # gitleaks' curl-auth-user allowlist: placeholders and template variables are not passwords.
     return None if _PLACEHOLDER_PASSWORD.search(m.group("secret")) else m.span("secret")

@@ -50,6 +50,7 @@ from .secret_rules import (
     SEPARATOR,
     Rule,
     decode_base64,
+    is_placeholder,
     looks_like_aws_secret,
     private_key_block,
 )
@@ -471,7 +472,9 @@ class SecretScanner:
             return _Hit(0, ranks.get(GCP_SERVICE_ACCOUNT.id, field_rank), 0, kind, block, key)
         if not facts & _SECRET_FIELD:
             return None
-        if len(value) < MIN_FIELD_SECRET or value == REDACTED or self._allowed(value):
+        if len(value) < MIN_FIELD_SECRET or value == REDACTED or is_placeholder(value):
+            return None
+        if self._allowed(value):
             return None
         if facts & _AWS_FIELD and looks_like_aws_secret(value):
             return _Hit(

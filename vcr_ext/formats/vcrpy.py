@@ -309,6 +309,15 @@ def _body_value(value: Any, field: str, fail: _Fail) -> Any:
     return value
 
 
+def _parsed_body(value: Any) -> str:
+    """A JSON body some projects' serializers store parsed, under ``parsed_body``, as its text.
+
+    pydantic-ai's test serializer (copied by other projects) writes JSON bodies that way and
+    gives them back with ``json.dumps``: the same text is what its own replay sent.
+    """
+    return json.dumps(value)
+
+
 def _request(raw: Any, old: bool, fail: _Fail) -> Request:
     if not isinstance(raw, dict):
         fail("request", f"must be a mapping, not {_kind(raw)}")
@@ -335,6 +344,8 @@ def _request(raw: Any, old: bool, fail: _Fail) -> Request:
     if not parts_.scheme or not parts_.netloc:
         fail("request.uri", f"is not an absolute URL: {raw['uri']!r:.80}")
     body = _body_value(raw.get("body"), "request.body", fail)
+    if "body" not in raw and raw.get("parsed_body") is not None:
+        body = _parsed_body(raw["parsed_body"])
     if isinstance(body, list | tuple) and all(isinstance(b, bytes | str) for b in body):
         # An iterator body, which vcrpy stores as the list of its chunks.
         body = b"".join(b.encode("utf-8") if isinstance(b, str) else b for b in body)
@@ -373,6 +384,8 @@ def _response(raw: Any, fail: _Fail) -> dict[str, Any]:
         fail("response.status", "is missing")
     status = _status(raw["status"], fail)
     headers = _headers(raw.get("headers"), "response.headers", fail)
+    if "body" not in raw and raw.get("parsed_body") is not None:
+        raw = {**raw, "body": {"string": _parsed_body(raw["parsed_body"])}}
     if "body" not in raw:
         fail("response.body", "is missing")
     body = _body_value(raw["body"], "response.body", fail)

@@ -156,7 +156,11 @@ def responses_event_types() -> dict[str, str]:
     """Responses API stream event ``type`` -> class name, read off the SDK's own union."""
     from openai.types.responses.response_stream_event import ResponseStreamEvent
 
-    union: Any = ResponseStreamEvent
+    return _classes_by_type(ResponseStreamEvent)
+
+
+def _classes_by_type(union: Any) -> dict[str, str]:
+    """``type`` literal -> class name of each model of an SDK's (possibly Annotated) union of events."""
     if typing.get_origin(union) is typing.Annotated:
         union = typing.get_args(union)[0]
     names: dict[str, str] = {}
@@ -182,16 +186,7 @@ def anthropic_names() -> dict[str, str] | None:
         from anthropic.types import ErrorResponse, Message, MessageTokensCount, RawMessageStreamEvent
     except ImportError:
         return None
-    union: Any = RawMessageStreamEvent
-    if typing.get_origin(union) is typing.Annotated:
-        union = typing.get_args(union)[0]
-    names: dict[str, str] = {}
-    for cls in typing.get_args(union):
-        field = cls.model_fields.get("type")
-        if field is None:
-            continue
-        for literal in typing.get_args(field.annotation):
-            names[literal] = dotted_name(cls)
+    names = _classes_by_type(RawMessageStreamEvent)
     names["error"] = dotted_name(ErrorResponse)
     names["message"] = dotted_name(Message)
     names["count_tokens"] = dotted_name(MessageTokensCount)

@@ -37,6 +37,7 @@ cohere = pytest.importorskip(
 import vcr_ext  # noqa: E402
 from vcr_ext import codec, sdk_types, typed_check  # noqa: E402
 from vcr_ext.demo.server import FakeOpenAIServer  # noqa: E402
+from vcr_ext.errors import CassetteFormatError  # noqa: E402
 from vcr_ext.providers import cohere as cohere_provider  # noqa: E402
 from vcr_ext.sse import WhatwgEvent, parse_whatwg  # noqa: E402
 
@@ -468,6 +469,25 @@ def test_the_tool_call_survives_the_replay(tmp_path: Path) -> None:
     )
     assert json.loads(arguments) == {"city": "Paris"}
     assert events[-1].delta.finish_reason == "TOOL_CALL"
+
+
+def test_a_recorded_event_its_class_cannot_hold_fails_when_the_cassette_is_opened(tmp_path: Path) -> None:
+    cassette = tmp_path / "cassette"
+    with FakeOpenAIServer() as server:
+        server.enqueue("POST", "/v2/chat", headers=[("content-type", SSE)], body=V2_TEXT)
+        with vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
+            _call("v2", False, True)(_client("v2", False, server.url))
+    (path,) = sorted(cassette.glob("*.json"))
+    record = json.loads(path.read_text())
+    assert record["response"]["body"][2]["__data__"]["type"] == "content-delta"
+    record["response"]["body"][2]["__data__"]["delta"] = "oops"  # a hand edit gone wrong
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    replay = vcr_ext.VCR(record_mode="none")
+    with pytest.raises(CassetteFormatError) as raised, replay.use_cassette(str(cassette)):
+        pass
+    err = raised.value
+    assert (err.path, err.field) == (str(path), "response.body[2].__data__.delta")
+    assert 'ContentDeltaV2ChatStreamResponse holds an object or null here, got a string ("oops")' in str(err)
 
 
 # ------------------------------------------------------------------ credentials

@@ -189,6 +189,23 @@ def test_openai_chunk_holds_a_plain_mistral_chunk_but_not_a_thinking_one(corpus_
     assert problem is not None and problem.path == ".choices[0].delta.content"
 
 
+def test_groq_streams_replay_their_bytes_but_for_go_html_escapes(corpus_dir: Path) -> None:
+    # Groq's servers (Go) write <, > and & inside strings as \u003c, \u003e, \u0026; a replay
+    # writes the same JSON strings unescaped, as api.openai.com does. Nothing else differs.
+    escapes = {b"\\u003c": b"<", b"\\u003e": b">", b"\\u0026": b"&"}
+    streams = [(label, rec) for label, rec in _all(corpus_dir, "groq") if rec.streaming]
+    assert len(streams) == 6
+    escaped = 0
+    for label, rec in streams:
+        wire, _ = codec.to_wire(ROUTE, codec.to_stored(ROUTE, rec.content_type, rec.body))
+        unescaped = rec.body
+        for escape, char in escapes.items():
+            escaped += unescaped.count(escape)
+            unescaped = unescaped.replace(escape, char)
+        assert wire == unescaped, label
+    assert escaped == 36  # all in the web search stream; the other five replay byte-exact
+
+
 def test_the_groq_route_is_the_openai_route() -> None:
     assert canonical.route("https://api.groq.com/openai/v1/chat/completions") == ROUTE
     assert canonical.route("https://api.together.xyz/v1/chat/completions") == ROUTE

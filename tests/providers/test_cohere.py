@@ -391,6 +391,8 @@ SDK_CASES = [
     ("test_request_simple_success_with_vcr.yaml", False),
     ("test_request_simple_success_with_vcr.yaml", True),
     ("test_cohere_model_thinking_part.yaml", False),
+    ("v1-json", False),  # a v1 NonStreamedChatResponse (no v1 traffic in the corpus)
+    ("v1-json", True),
 ]
 
 
@@ -406,6 +408,8 @@ def test_replay_through_the_sdk_equals_the_live_run(
     if streaming:
         chunks, content_type = STREAMS[name]
         version = name[:2]
+    elif name == "v1-json":
+        chunks, content_type, version = [_compact(V1_RESPONSE)], "application/json", "v1"
     else:
         chunks, content_type, version = [_corpus_chat(corpus_dir, name)], "application/json", "v2"
     route = f"/{version}/chat"
@@ -441,8 +445,9 @@ def test_replay_through_the_sdk_equals_the_live_run(
         ]
         assert len(response["body"]) == len(live)
     else:
+        cls = cohere.V2ChatResponse if version == "v2" else cohere.NonStreamedChatResponse
         assert response["body"] == {
-            "__type__": sdk_types.dotted_name(cohere.V2ChatResponse),
+            "__type__": sdk_types.dotted_name(cls),
             "__data__": json.loads(chunks[0]),
         }
         assert raw.json() == json.loads(chunks[0])

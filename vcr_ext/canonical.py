@@ -79,6 +79,9 @@ def route(url_or_path: str) -> str:
         at = segments.index("api")
         if at + 1 < len(segments) and "v1" not in segments[at + 1 :]:
             return "/" + "/".join(segments[at:])
+    if "v2" in segments and "v1" not in segments:
+        # Cohere's v2 API (/v2/chat, /v2/embed, /v2/rerank) is not its v1 API (/v1/chat).
+        return "/" + "/".join(segments[len(segments) - 1 - segments[::-1].index("v2") :])
     if "v1" in segments:
         last = len(segments) - 1 - segments[::-1].index("v1")
         rest = segments[last + 1 :]

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import sdk_types, typed_check
+from .providers import cohere
 from .sdk_types import (
     DATA_KEY,
+    DONE_AFTER_NAMED_PREFIXES,
     EVENT_NAMED_PREFIXES,
     RAW_BASE64,
     RAW_JSON,
@@ -76,14 +78,18 @@ def _media_type(content_type: str | None) -> str:
 
 
 def is_ndjson_route(route: str) -> bool:
-    """Ollama's native API streams NDJSON; everything else we know streams SSE."""
-    return route.startswith("/api/")
+    """Ollama's native API and Cohere's v1 chat stream NDJSON; everything else we know streams SSE."""
+    return route.startswith("/api/") or route == cohere.V1_CHAT_ROUTE
 
 
 def _default_done(items: list[Any]) -> bool:
     # Responses API and Anthropic Messages streams (events named by their type) just
-    # end; chat and completion streams send [DONE].
-    return not any(sdk_types.derived_event(u.type_name, u.payload) is not None for u in map(unwrap, items))
+    # end; chat and completion streams, and Cohere v2's named events, send [DONE].
+    return all(
+        sdk_types.derived_event(u.type_name, u.payload) is None
+        or (u.type_name or "").startswith(DONE_AFTER_NAMED_PREFIXES)
+        for u in map(unwrap, items)
+    )
 
 
 def _raw(text_or_bytes: str | bytes) -> StoredBody:
@@ -220,10 +226,16 @@ def to_stored(route: str, content_type: str | None, raw: bytes) -> StoredBody:
     media = _media_type(content_type)
     if media == "text/event-stream":
         return _sse_body(route, raw, text)
-    if media == "application/x-ndjson" or (is_ndjson_route(route) and text.count("\n") > 1):
+    # Ollama's streams are told by their route (some servers send no NDJSON content type);
+    # Cohere's /v1/chat answers JSON too, so its stream is told by its content type only.
+    if media in (NDJSON_CONTENT_TYPE, cohere.NDJSON_MEDIA_TYPE) or (
+        route.startswith("/api/") and text.count("\n") > 1
+    ):
         values = decode_ndjson(text)
         if values is None or not all(_reencodes(v, "") for v in values):
             return _raw(text)
+        if media == cohere.NDJSON_MEDIA_TYPE and encode_ndjson(values) != raw:
+            return _raw(text)  # Cohere's lines are compact JSON: replay sends its bytes, or the text
         return StoredBody([store(v, _type_of(route, v, streaming=True)) for v in values], True)
     if not text.strip():
         return _raw(text)
@@ -333,7 +345,7 @@ def _sse_bytes(items: list[Any], redumped: bool, sse_done: bool | None) -> bytes
             if type_name.startswith(EVENT_NAMED_PREFIXES) and isinstance(payload, dict):
                 kind = payload.get("type")
                 if isinstance(kind, str):
-                    named_events = True
+                    named_events = named_events or not type_name.startswith(DONE_AFTER_NAMED_PREFIXES)
                     parts.append(b"event: " + kind.encode("utf-8") + b"\n")
             elif redumped and type_name.endswith(".ChatCompletionChunk"):
                 payload = _wire_chunk(payload)
@@ -342,7 +354,7 @@ def _sse_bytes(items: list[Any], redumped: bool, sse_done: bool | None) -> bytes
             continue
         parts.append(encode_sse([_event(item, redumped)]))
     # Streams of named events (Responses API, Anthropic) just end; chat and completion
-    # streams send [DONE] (as :func:`_default_done` says).
+    # streams, and Cohere v2's, send [DONE] (as :func:`_default_done` says).
     if sse_done if sse_done is not None else not named_events:
         parts.append(b"data: [DONE]\n\n")
     return b"".join(parts)
@@ -378,7 +390,8 @@ def to_wire(route: str, stored: StoredBody, *, redumped: bool = False) -> tuple[
     if stored.is_streaming:
         items = stored.body if isinstance(stored.body, list) else [stored.body]
         if is_ndjson_route(route):
-            return encode_ndjson([unwrap(i).payload for i in items]), NDJSON_CONTENT_TYPE
+            media = cohere.NDJSON_MEDIA_TYPE if route == cohere.V1_CHAT_ROUTE else NDJSON_CONTENT_TYPE
+            return encode_ndjson([unwrap(i).payload for i in items]), media
         return _sse_bytes(items, redumped, stored.sse_done), SSE_CONTENT_TYPE
     if isinstance(stored.body, list):
         page = {"object": "list", "data": [unwrap(i).payload for i in stored.body]}

@@ -26,6 +26,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from .providers import cohere
+
 TYPE_KEY = "__type__"
 DATA_KEY = "__data__"
 RAW_TEXT = "vcr_ext.raw.Text"
@@ -52,8 +54,10 @@ ANTHROPIC_MESSAGES_ROUTE = "/v1/messages"
 ANTHROPIC_COUNT_TOKENS_ROUTE = "/v1/messages/count_tokens"
 _ANTHROPIC_PREFIX = "anthropic.types."
 _RESPONSES_PREFIX = "openai.types.responses."
-EVENT_NAMED_PREFIXES = (_RESPONSES_PREFIX, _ANTHROPIC_PREFIX)
+EVENT_NAMED_PREFIXES = (_RESPONSES_PREFIX, _ANTHROPIC_PREFIX, cohere.V2_EVENT_PREFIX)
 """Type-name prefixes of payloads a stream frames with ``event: <payload type>``."""
+DONE_AFTER_NAMED_PREFIXES = (cohere.V2_EVENT_PREFIX,)
+"""Of those, the ones whose stream still ends with ``data: [DONE]`` (Cohere v2; the others just end)."""
 
 
 def envelope(type_name: str, data: Any) -> dict[str, Any]:
@@ -159,13 +163,13 @@ def responses_event_types() -> dict[str, str]:
     return _classes_by_type(ResponseStreamEvent)
 
 
-def _classes_by_type(union: Any) -> dict[str, str]:
-    """``type`` literal -> class name of each model of an SDK's (possibly Annotated) union of events."""
+def _classes_by_type(union: Any, key: str = "type") -> dict[str, str]:
+    """``key`` literal -> class name of each model of an SDK's (possibly Annotated) union of events."""
     if typing.get_origin(union) is typing.Annotated:
         union = typing.get_args(union)[0]
     names: dict[str, str] = {}
     for cls in typing.get_args(union):
-        field = cls.model_fields.get("type")
+        field = cls.model_fields.get(key)
         if field is None:
             continue
         for literal in typing.get_args(field.annotation):
@@ -228,6 +232,8 @@ def classify(route: str, payload: Any, *, streaming: bool) -> str | None:
         return responses_event_types().get(event_type) if isinstance(event_type, str) else None
     if route in (ANTHROPIC_MESSAGES_ROUTE, ANTHROPIC_COUNT_TOKENS_ROUTE):
         return _classify_anthropic(route, payload, streaming=streaming)
+    if route in cohere.ROUTES:
+        return cohere.classify(route, payload, streaming=streaming)
     if _is_error(payload):
         return None
     if route.startswith("/api/"):
@@ -261,8 +267,8 @@ def is_responses_event(type_name: str | None, payload: Any) -> bool:
 def derived_event(type_name: str | None, payload: Any) -> str | None:
     """The ``event:`` name the wire frames this stream payload with, derived from its ``type``.
 
-    OpenAI Responses API events and Anthropic Messages events are sent as
-    ``event: <type>`` before their ``data:`` line; other streams name no event. Read off
+    OpenAI Responses API events, Anthropic Messages events and Cohere v2 chat events are
+    sent as ``event: <type>`` before their ``data:`` line; other streams name no event. Read off
     the type name only, so replay needs no SDK.
     """
     if type_name is None or not type_name.startswith(EVENT_NAMED_PREFIXES) or not isinstance(payload, dict):

@@ -46,7 +46,17 @@ from pydantic_core import core_schema as cs
 from . import sdk_types
 
 # Top-level packages whose classes are checked: the SDKs whose class names vcr_ext writes.
-SDK_PACKAGES = frozenset({"openai", "ollama", "anthropic"})
+SDK_PACKAGES = frozenset({"openai", "ollama", "anthropic", "cohere"})
+
+# Hooks that keep a model's JSON an object of its fields (by alias) both ways, although
+# pydantic sees a ``before`` validator and a ``plain`` serializer: every model of the
+# Fern-generated cohere SDK inherits these two from its ``UniversalBaseModel``.
+_KIND_PRESERVING_HOOKS = frozenset(
+    {
+        "cohere.core.pydantic_utilities.UniversalBaseModel._coerce_field_names_to_aliases",
+        "cohere.core.pydantic_utilities.UniversalBaseModel.serialize_model",
+    }
+)
 
 # Values the SDK accepts besides what the annotation says, keyed by (class, JSON key).
 # The openai SDK asks for base64 embeddings by default and decodes the string itself,
@@ -178,9 +188,16 @@ def _is_plain_model(cls: Any) -> bool:
     if issubclass(cls, pydantic.RootModel) or "__get_pydantic_core_schema__" in vars(cls):
         return False
     decorators = cls.__pydantic_decorators__
-    if any(s.info.mode in ("plain", "wrap") for s in decorators.model_serializers.values()):
+    serializers = decorators.model_serializers.values()
+    if any(s.info.mode in ("plain", "wrap") and not _kind_preserving(s.func) for s in serializers):
         return False
-    return not any(v.info.mode in ("before", "wrap") for v in decorators.model_validators.values())
+    validators = decorators.model_validators.values()
+    return not any(v.info.mode in ("before", "wrap") and not _kind_preserving(v.func) for v in validators)
+
+
+def _kind_preserving(func: Any) -> bool:
+    func = getattr(func, "__func__", func)  # a classmethod's function
+    return f"{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', '')}" in _KIND_PRESERVING_HOOKS
 
 
 def _model(cls: type[pydantic.BaseModel], defs: dict[str, CoreSchema]) -> CoreSchema:

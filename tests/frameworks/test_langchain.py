@@ -9,6 +9,7 @@ API key the client sent is in no written file.
 
 Real captures from api.openai.com (``$VCR_EXT_CORPUS/wire/``, see ``wire_server``) are
 served for the streamed calls: ``stream``/``astream`` (the 2025 chat text stream),
+a Responses stream that fails mid-way (the 2025 ``event: error`` capture),
 ``bind_tools`` + ``stream`` (openai-python's ``get_weather`` tool-call snapshot),
 ``with_structured_output(...).stream`` (its ``Location`` structured-output snapshot) and
 the Responses API stream (the 2025 Responses capture). No capture exists of a non-streamed
@@ -24,6 +25,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 pytest.importorskip(
@@ -37,6 +39,7 @@ from wire_server import (
     API_KEY,
     CHAT_TEXT_STREAM,
     CHAT_TYPE,
+    RESPONSES_ERROR_STREAM,
     RESPONSES_TEXT_STREAM,
     Run,
     assert_no_key_written,
@@ -323,4 +326,29 @@ def test_responses_invoke_and_ainvoke(tmp_path: Path) -> None:
     assert run.live["sync"]["content"] and run.live["async"]["content"]
     recs = assert_typed(run.cassette, {RESPONSES: 2})
     assert {r["response"]["body"]["__type__"] for r in recs} == {"openai.types.responses.response.Response"}
+    assert_no_key_written(tmp_path, run.sent)
+
+
+def test_responses_stream_failing_mid_way_fails_the_same_on_replay(tmp_path: Path) -> None:
+    # The real capture of a Responses stream that ends in `event: error` (insufficient quota).
+    raw: list[bytes] = []
+
+    def serve(server: FakeOpenAIServer) -> None:
+        raw.append(serve_capture(server, RESPONSES, RESPONSES_ERROR_STREAM))
+
+    def call(base_url: str) -> dict[str, Any]:
+        chunks: list[Any] = []
+        # The SDK raises APIError on a data object with an "error" key (the `event: error`).
+        with pytest.raises(openai.APIError) as failure:
+            for chunk in _chat(base_url, use_responses_api=True).stream("Say hello."):
+                chunks.append(chunk.content)
+        return {"chunks": chunks, "error": type(failure.value).__qualname__, "message": str(failure.value)}
+
+    run = record_and_replay(tmp_path, serve, call)
+    _assert_equal(run)
+    (error,) = [e for e in sse_data(raw[0]) if e["type"] == "error"]
+    assert error["error"]["message"] in run.live["message"]
+    (record,) = assert_typed(run.cassette, {RESPONSES: 1})
+    stored = [i["__data__"]["type"] for i in record["response"]["body"]]
+    assert stored == [e["type"] for e in sse_data(raw[0])]
     assert_no_key_written(tmp_path, run.sent)

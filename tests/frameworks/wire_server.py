@@ -8,6 +8,8 @@ why, when one is missing. The captures used, all real bytes from api.openai.com:
 - ``chat_stream_openai_2025-10-27_r4u.sse``: a chat completion text stream ("Hi, how are
   you ...", gpt-3.5-turbo-0125, with ``obfuscation`` on every chunk);
 - ``responses_stream_openai_2025-10-27_r4u.sse``: a Responses API text stream;
+- ``responses_error_stream_openai_2025-10-03_swiftagent.sse``: a Responses stream that
+  fails mid-way (``event: error``, insufficient quota, then ``response.failed``);
 - ``openai_python_snapshots/<sha>.bin``: the chat streams openai-python's own test suite
   snapshotted (2024): tool calls, structured outputs, plain text (see :data:`SNAPSHOTS`).
 
@@ -42,6 +44,8 @@ REQUEST_ID = "req_vcrextframeworkcapture0001"
 
 CHAT_TEXT_STREAM = "chat_stream_openai_2025-10-27_r4u.sse"
 RESPONSES_TEXT_STREAM = "responses_stream_openai_2025-10-27_r4u.sse"
+# A Responses stream ending in `event: error` (insufficient_quota) then `response.failed`.
+RESPONSES_ERROR_STREAM = "responses_error_stream_openai_2025-10-03_swiftagent.sse"
 # openai-python's snapshots (tests/lib/chat/test_completions_streaming.py), by what they hold.
 SNAPSHOTS = {
     # get_weather(city="New York City"), finish_reason tool_calls.

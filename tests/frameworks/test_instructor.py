@@ -8,9 +8,10 @@ host, port and base path), and compares the pydantic models instructor returned.
 checks that the cassette is typed per chunk with openai SDK classes and that the API key the
 client sent is in no written file.
 
-``create_partial`` (a streamed tool call in instructor's default ``TOOLS`` mode) is served a
-real capture from api.openai.com: openai-python's ``GetWeatherArgs`` tool-call snapshot (see
-``wire_server``). No capture exists of a non-streamed tool call, so ``create`` (sync and
+``create_partial`` is served real captures from api.openai.com (see ``wire_server``): in
+instructor's default ``TOOLS`` mode (a streamed tool call) openai-python's ``GetWeatherArgs``
+tool-call snapshot, in ``JSON_SCHEMA`` mode (streamed text) its ``Location`` structured-output
+snapshot. No capture exists of a non-streamed tool call, so ``create`` (sync and
 async) is served the bytes ``vcr_ext.demo.server.FakeOpenAIServer`` generates: a call of the
 forced function with arguments made from its JSON schema.
 """
@@ -36,6 +37,7 @@ from wire_server import (  # noqa: E402
     Run,
     assert_no_key_written,
     assert_typed,
+    chat_text,
     record_and_replay,
     serve_capture,
     sse_data,
@@ -151,4 +153,48 @@ def test_create_partial_serves_the_real_capture(tmp_path: Path) -> None:
     assert len(run.live) > 1  # partial models as the arguments stream in, not one at the end
     (record,) = assert_typed(run.cassette, {CHAT: 1})
     assert record["request"]["body"]["stream"] is True
+    assert_no_key_written(tmp_path, run.sent)
+
+
+class Location(BaseModel):
+    """The schema openai-python's structured-output snapshot was recorded with."""
+
+    city: str
+    temperature: float
+    units: Literal["c", "f"]
+
+
+def test_async_create_partial_json_schema_mode_serves_the_real_capture(tmp_path: Path) -> None:
+    # Mode.JSON_SCHEMA asks for a response_format json_schema and parses the streamed text.
+    raw: list[bytes] = []
+
+    def serve(server: FakeOpenAIServer) -> None:
+        raw.append(serve_capture(server, CHAT, "structured_location"))
+
+    def call(base_url: str) -> list[dict[str, Any]]:
+        async def run() -> list[dict[str, Any]]:
+            client = instructor.from_openai(
+                AsyncOpenAI(base_url=base_url, api_key=API_KEY, max_retries=0),
+                mode=instructor.Mode.JSON_SCHEMA,
+            )
+            partials = client.chat.completions.create_partial(
+                model="gpt-4o-mini",
+                response_model=Location,
+                messages=[{"role": "user", "content": "What's the weather like in SF?"}],
+                max_retries=0,
+            )
+            return [p.model_dump() async for p in partials]
+
+        return asyncio.run(run())
+
+    run = record_and_replay(tmp_path, serve, call)
+    _assert_equal(run)
+    assert (
+        run.live[-1]
+        == json.loads(chat_text(raw[0]))
+        == {"city": "San Francisco", "temperature": 61, "units": "f"}
+    )
+    assert len(run.live) > 1
+    (record,) = assert_typed(run.cassette, {CHAT: 1})
+    assert record["request"]["body"]["response_format"]["type"] == "json_schema"
     assert_no_key_written(tmp_path, run.sent)

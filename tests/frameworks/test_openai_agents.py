@@ -232,7 +232,7 @@ def test_run_streamed_chat_completions_serves_real_captures(tmp_path: Path) -> N
 
 def _generated_tool_call_stream() -> list[bytes]:
     """A Responses stream calling ``get_weather``, as ``vcr_ext.demo`` generates it."""
-    params = agents.function_tool(lambda city: city, name_override="get_weather").params_json_schema
+    params = get_weather.params_json_schema  # the schema the SDK sends for the tool
     request = {
         "model": "gpt-4o-mini",
         "input": QUESTION,

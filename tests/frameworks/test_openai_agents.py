@@ -162,6 +162,7 @@ def _run_streamed(responses: bool) -> Callable[[str], dict[str, Any]]:
                 "final_output": result.final_output,
                 "events": events,
                 "items": [item.type for item in result.new_items],
+                "usage": _usage(result),
                 "tool_calls": list(TOOL_CALLS),
             }
 
@@ -213,16 +214,22 @@ def test_run_with_a_tool(tmp_path: Path, responses: bool) -> None:
 
 def test_run_streamed_chat_completions_serves_real_captures(tmp_path: Path) -> None:
     raw: list[bytes] = []
+    usage: list[dict[str, Any]] = []
 
     def serve(server: FakeOpenAIServer) -> None:
-        serve_capture(server, CHAT, "tool_call_city")
+        tool_call = serve_capture(server, CHAT, "tool_call_city")
         raw.append(serve_capture(server, CHAT, CHAT_TEXT_STREAM))
+        usage.extend(d["usage"] for d in sse_data(tool_call) if d.get("usage"))
 
     run = record_and_replay(tmp_path, serve, _run_streamed(responses=False))
     _assert_equal(run)
     live = run.live
     assert live["tool_calls"] == ["New York City"]
     assert live["final_output"] == chat_text(raw[0]) == _deltas(live["events"])
+    # The usage chunk of the tool-call snapshot (the text capture has none) was counted.
+    (snapshot_usage,) = usage
+    assert live["usage"]["requests"] == 2
+    assert live["usage"]["total_tokens"] == snapshot_usage["total_tokens"] > 0
     assert live["items"] == ["tool_call_item", "tool_call_output_item", "message_output_item"]
     names = [e[1] for e in live["events"] if e[0] == "item"]
     assert names == ["tool_called", "tool_output", "message_output_created"]

@@ -20,9 +20,10 @@ snapshot ``a247c49c…`` (a ``get_weather`` tool call); the Anthropic messages
 FakeOpenAIServer's generated completion.
 
 Left out of the comparison, as set per call: the ``id`` and ``created`` of every
-``ModelResponse`` and chunk (LiteLLM stamps its own ``chatcmpl-<uuid>`` and clock time on
-Anthropic answers and on stream chunks; on the OpenAI route the server's, which vcr_ext
-normalizes, README "Ids and timestamps").
+``ModelResponse`` and chunk. LiteLLM stamps its own ``chatcmpl-<uuid>`` id on Anthropic
+answers and its clock time as ``created`` on Anthropic answers and on every stream chunk;
+the other ids and ``created`` are the server's, which vcr_ext normalizes (README, "Ids and
+timestamps").
 
 No network: LiteLLM's model cost map is read from the package
 (``LITELLM_LOCAL_MODEL_COST_MAP``, set before LiteLLM is imported) and its telemetry is off.

@@ -14,7 +14,8 @@ The bytes served are real, from ``$VCR_EXT_CORPUS`` (see provider_server.py):
   stream ``responses_stream_openai_2025-10-27_r4u.sse``;
 - Anthropic: ``test_anthropic_tool_output.yaml`` (a tool, then the ``final_result``
   output tool), ``test_anthropic_model_instructions.yaml`` (text),
-  ``test_request_stream_fallback_for_high_max_tokens.yaml`` (a text stream);
+  ``test_request_stream_fallback_for_high_max_tokens.yaml`` (a text stream),
+  ``test_anthropic_model_thinking_part_stream.yaml`` (a thinking, then text, stream);
 - Google (Gemini API): ``test_google_model.yaml`` (text), ``test_google_model_stream.yaml``
   (a text stream), ``test_google_native_output.yaml`` (structured output),
   ``test_google_tool_output.yaml`` (a tool, then the ``final_result`` output tool).
@@ -31,7 +32,8 @@ clock and the ``run_id``/``conversation_id`` it draws per run; the ``provider_ur
 URL, which the second replay changes on purpose); and for OpenAI chat completions, the
 chunk ``id`` and ``created`` vcr_ext normalizes (README, "Ids and timestamps"), which
 pydantic-ai exposes as ``provider_response_id`` and ``provider_details["timestamp"]``.
-The two replays are compared with only the first three left out.
+The two replays are compared with only the values pydantic-ai sets per run and the
+``provider_url`` left out.
 """
 
 from __future__ import annotations
@@ -398,6 +400,38 @@ def test_anthropic_stream(corpus_dir: Path, tmp_path: Path) -> None:
     rec.assert_no_key(ANTHROPIC_KEY)
 
 
+def test_anthropic_thinking_stream(corpus_dir: Path, tmp_path: Path) -> None:
+    recorded = pydantic_ai_cassette(corpus_dir, "anthropic", "test_anthropic_model_thinking_part_stream.yaml")
+
+    def run(url: str) -> dict[str, Any]:
+        agent = _anthropic_agent(
+            url,
+            "claude-sonnet-4-0",
+            model_settings={
+                "max_tokens": 4096,
+                "anthropic_thinking": {"type": "enabled", "budget_tokens": 1024},
+            },
+        )
+        return _run_stream(agent, "How do I cross the street?")
+
+    rec = Recording(tmp_path, recorded, run)
+    (response,) = [m for m in rec.live["messages"] if m["kind"] == "response"]
+    kinds = [p["part_kind"] for p in response["parts"]]
+    assert kinds == ["thinking", "text"] and response["parts"][0]["signature"]
+    assert "".join(rec.live["deltas"]) == rec.live["output"] == response["parts"][1]["content"]
+    rec.assert_replays_equal()
+    names = _anthropic_names()
+    (types,) = rec.types()
+    assert set(types) - {sdk_types.SSE_EVENT} <= set(names.values())
+    deltas = [
+        item["__data__"]["delta"]["type"]
+        for item in rec.records[0]["response"]["body"]
+        if item.get("__type__") == names["content_block_delta"]
+    ]
+    assert {"thinking_delta", "signature_delta", "text_delta"} <= set(deltas)
+    rec.assert_no_key(ANTHROPIC_KEY)
+
+
 # ------------------------------------------------------------------ Google (Gemini API)
 
 
@@ -471,12 +505,13 @@ def test_google_stream_typed(corpus_dir: Path, tmp_path: Path) -> None:
     _assert_gemini_typed(_google_stream(corpus_dir, tmp_path))
 
 
-def test_google_structured_output(corpus_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("call", ["sync", "async"])
+def test_google_structured_output(corpus_dir: Path, tmp_path: Path, call: str) -> None:
     recorded = pydantic_ai_cassette(corpus_dir, "google", "test_google_native_output.yaml")
 
     def run(url: str) -> dict[str, Any]:
         agent = _google_agent(url, "gemini-2.0-flash", output_type=NativeOutput(CityLocation))
-        return _run_sync(agent, "What is the largest city in Mexico?")
+        return RUNS[call](agent, "What is the largest city in Mexico?")
 
     rec = Recording(tmp_path, recorded, run)
     assert rec.live["output"] == {"city": "Mexico City", "country": "Mexico"}

@@ -26,13 +26,18 @@ the other ids and ``created`` are the server's, which vcr_ext normalizes (README
 timestamps").
 
 No network: LiteLLM's model cost map is read from the package
-(``LITELLM_LOCAL_MODEL_COST_MAP``, set before LiteLLM is imported) and its telemetry is off.
+(``LITELLM_LOCAL_MODEL_COST_MAP``, set before LiteLLM is imported; without it, importing
+LiteLLM fetches the map from raw.githubusercontent.com, as the last test shows) and its
+telemetry is off.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -346,3 +351,50 @@ def test_anthropic_route_tool_call(corpus_dir: Path, tmp_path: Path, asynchronou
     assert [t["name"] for t in body["tools"]] == ["get_user_country", "final_result"]
     assert body["tool_choice"] == {"type": "any"}
     rec.assert_no_key(ANTHROPIC_KEY, "x-api-key")
+
+
+# ------------------------------------------------------------------ no network
+
+
+# Run in a child interpreter: an audit hook there refuses (and notes) every DNS lookup and
+# connection that is not loopback, so nothing leaves the machine even when one is tried.
+_GUARDED_IMPORT = """
+import json, sys
+LOOPBACK = ("127.0.0.1", "localhost", "::1", b"127.0.0.1", b"localhost")
+attempts = []
+def hook(event, args):
+    if event == "socket.getaddrinfo" and args[0] not in LOOPBACK:
+        attempts.append(f"{args[0]}:{args[1]}")
+        raise OSError("no network in tests")
+    if event == "socket.connect" and isinstance(args[1], tuple) and args[1][0] not in LOOPBACK:
+        attempts.append(f"{args[1][0]}:{args[1][1]}")
+        raise OSError("no network in tests")
+sys.addaudithook(hook)
+import litellm
+litellm.telemetry = False
+print(json.dumps({"attempts": attempts, "models": len(litellm.model_cost)}))
+"""
+
+
+@pytest.mark.parametrize("local_cost_map", [True, False], ids=["local-cost-map", "default"])
+def test_importing_litellm_touches_no_network_with_the_local_cost_map(local_cost_map: bool) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LITELLM_LOCAL_MODEL_COST_MAP"}
+    if local_cost_map:
+        env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    done = subprocess.run(
+        [sys.executable, "-c", _GUARDED_IMPORT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["models"] > 100  # the cost map is loaded either way (the package's own copy)
+    if local_cost_map:
+        assert result["attempts"] == []
+    else:
+        # Without the variable, LiteLLM fetches the map from GitHub on import (refused here).
+        assert result["attempts"] and all(
+            a.startswith("raw.githubusercontent.com:") for a in result["attempts"]
+        )

@@ -284,7 +284,9 @@ def test_openai_responses_stream(corpus_dir: Path, tmp_path: Path) -> None:
         [capture],
         lambda url: _run_stream(_openai_agent("responses", url, "gpt-3.5-turbo"), "Hello"),
     )
-    assert rec.live["output"] and "".join(rec.live["deltas"]) == rec.live["output"]
+    assert rec.live["output"] == "Greetings, hello, hi, hey, salutations!"
+    assert "".join(rec.live["deltas"]) == rec.live["output"]
+    assert rec.live["usage"]["input_tokens"] == 13
     rec.assert_replays_equal()  # Responses ids are kept (later requests send them back)
     names = sdk_types.responses_event_types()
     (types,) = rec.types()

@@ -491,13 +491,22 @@ def _error(client: Any, rec: Recorded) -> Any:
     return _comparable(err.value.response)
 
 
+def _count_tokens(client: Any, rec: Recorded) -> Any:
+    return _comparable(client.count_tokens(modelId=rec.model_id, **rec.request))
+
+
 CASES = {
     "message": (MESSAGE, _converse),
+    "count-tokens": ("test_bedrock_count_tokens_tool_config.yaml", _count_tokens),
     "text-stream": (TEXT_STREAM, _converse_stream),
     "thinking-stream": (THINKING_STREAM, _converse_stream),
     "tool-stream": (TOOL_STREAM, _converse_stream),
+    "redacted-thinking-stream": ("test_bedrock_model_thinking_part_redacted_stream.yaml", _converse_stream),
+    "empty-delta-stream": ("test_bedrock_model_stream_empty_text_delta.yaml", _converse_stream),
+    "tool-call-stream": ("test_bedrock_model_iter_stream.yaml", _converse_stream),
     "error": (ERROR, _error),
 }
+_OUTPUT_SHAPES = {"converse": "ConverseResponse", "count-tokens": "CountTokensResponse"}
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -531,7 +540,8 @@ def test_replay_through_boto3_equals_the_live_run(corpus_dir: Path, tmp_path: Pa
         assert response["is_streaming"] is True
         assert {i["__type__"].rpartition(".")[0] for i in response["body"]} == {"botocore.bedrock-runtime"}
     elif rec.status == 200:
-        assert response["body"]["__type__"] == "botocore.bedrock-runtime.ConverseResponse"
+        shape = _OUTPUT_SHAPES[rec.path.rsplit("/", 1)[-1]]
+        assert response["body"]["__type__"] == "botocore.bedrock-runtime." + shape
         assert response["body"]["__data__"] == json.loads(rec.body)
     else:
         assert response["headers"]["x-amzn-errortype"] == ERROR_TYPE
@@ -570,6 +580,57 @@ def test_invoke_model_with_response_stream_replays_the_same_chunks(corpus_dir: P
     assert replayed == live
     (stored,) = _records(cassette)
     assert {i["__type__"] for i in stored["response"]["body"]} == {"botocore.bedrock-runtime.PayloadPart"}
+
+
+_EXCEPTION = _frame(
+    [(":exception-type", "string", "modelStreamErrorException"),
+     (":content-type", "string", "application/json"), (":message-type", "string", "exception")],
+    b'{"message":"The model failed mid-stream.","originalMessage":"overloaded","originalStatusCode":529}',
+)  # fmt: skip
+# An error frame (the service's, not a modelled exception): no payload, its code and message in headers.
+_ERROR_FRAME = _frame(
+    [(":message-type", "string", "error"), (":error-code", "string", "InternalFailure"),
+     (":error-message", "string", "We encountered an internal error.")],
+    b"",
+)  # fmt: skip
+
+
+def _stream_until_error(client: Any) -> Any:
+    from botocore.exceptions import EventStreamError
+
+    response = client.converse_stream(modelId="us.amazon.nova-micro-v1:0", messages=[])
+    events = []
+    with pytest.raises(EventStreamError) as err:
+        for event in response["stream"]:
+            events.append(event)
+    return {"events": events, "error": err.value.response, "message": str(err.value)}
+
+
+@pytest.mark.parametrize("kind", ["exception", "error"])
+def test_a_stream_failing_mid_way_fails_the_same_on_replay(tmp_path: Path, kind: str) -> None:
+    start = _event("messageStart", b'{"p":"abc","role":"assistant"}') + _event("contentBlockDelta", _DELTA)
+    body = start + (_EXCEPTION if kind == "exception" else _ERROR_FRAME)
+    cassette = tmp_path / "cassette"
+    with FakeOpenAIServer() as server:
+        server.enqueue("POST", ROUTE, headers=[("content-type", EVENT_STREAM)], body=[body])
+        with vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
+            live = _stream_until_error(_client(server.url))
+        base_url = server.url
+    assert len(live["events"]) == 2
+    expected_code = "modelStreamErrorException" if kind == "exception" else "InternalFailure"
+    assert live["error"]["Error"]["Code"] == expected_code
+    with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):
+        replayed = _stream_until_error(_client(base_url))
+    assert replayed == live
+    (stored,) = _records(cassette)
+    last = stored["response"]["body"][-1]
+    if kind == "exception":  # a modelled exception: typed, its headers derived
+        assert last["__type__"] == "botocore.bedrock-runtime.ModelStreamErrorException"
+        assert last["__data__"]["originalStatusCode"] == 529
+    else:  # no shape: kept with its headers, the empty payload as empty text
+        assert last["__type__"] == "vcr_ext.eventstream.Frame"
+        assert last["__data__"]["headers"][1] == [":error-code", "string", "InternalFailure"]
+        assert last["__data__"]["payload"] == {"__type__": sdk_types.RAW_TEXT, "__data__": ""}
 
 
 ANTHROPIC_CALLS = ["sync", "async"]

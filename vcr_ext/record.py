@@ -338,6 +338,9 @@ def check(record: Any, path: str | os.PathLike[str], index: int | None) -> dict[
                 _check_stored(item, f"response.body[{i}]", fail, in_stream=streaming)
     elif type(body) is dict and sdk_types.TYPE_KEY in body:
         _check_stored(body, "response.body", fail, in_stream=False)
+    underivable = bedrock.underivable_frame(body) if streaming and bedrock.is_stream(body) else None
+    if underivable is not None:  # an event-stream item whose frame headers replay cannot know
+        raise fail(f"response.body[{underivable[0]}].__type__", underivable[1])
     return record
 
 

@@ -416,6 +416,14 @@ def test_a_broken_frame_or_payload_in_a_file_is_named_by_file_record_and_field()
         record.check(rec, "cassette/x.json", None)
     assert err.value.field == "response.body[1].__data__.delta.text"
     assert "ContentBlockDeltaEvent holds a string" in err.value.problem
+    rec = _record_of(ROUTE, stored)
+    rec["response"]["body"][1]["__type__"] = (
+        "botocore.bedrock-runtime.ConverseResponse"  # no frame of a stream
+    )
+    with pytest.raises(CassetteFormatError) as err:
+        record.check(rec, "cassette/x.json", None)
+    assert err.value.field == "response.body[1].__type__"
+    assert "no stream event whose frame headers are known" in err.value.problem
 
 
 def test_invoke_stream_chunks_are_stored_decoded_and_typed_with_the_anthropic_sdk(corpus_dir: Path) -> None:
@@ -634,6 +642,7 @@ def test_a_stream_failing_mid_way_fails_the_same_on_replay(tmp_path: Path, kind:
 
 
 ANTHROPIC_CALLS = ["sync", "async"]
+_TOKEN = "FwoGZXIvYXdzEBYaDH" + "k3Lm9Qp2Rs8Tv4Wx6Yz1Ab5Cd7Ef0Gh" * 5
 
 
 @pytest.mark.parametrize("call", ANTHROPIC_CALLS)
@@ -647,7 +656,8 @@ def test_anthropic_bedrock_client_replays_the_same_events(
     def run(base_url: str) -> Any:
         options = {"base_url": base_url, "aws_region": "us-east-1", "max_retries": 0,
                    "aws_access_key": _CREDENTIALS["aws_access_key_id"],
-                   "aws_secret_key": _CREDENTIALS["aws_secret_access_key"]}  # fmt: skip
+                   "aws_secret_key": _CREDENTIALS["aws_secret_access_key"],
+                   "aws_session_token": _TOKEN}  # fmt: skip
         params = {"model": ANTHROPIC_MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]}
         if call == "sync":
             with anthropic.AnthropicBedrock(**options).messages.stream(**params) as stream:
@@ -666,7 +676,13 @@ def test_anthropic_bedrock_client_replays_the_same_events(
         with vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
             live = run(server.url)
         base_url = server.url
+        sent = server.requests[-1]
     assert live[1]["content"], "the stream built a message"
+    # It signs with SigV4 like boto3 (through botocore); none of that is written.
+    assert sent.headers["x-amz-security-token"] == _TOKEN
+    signature = sent.headers["authorization"].rsplit("Signature=", 1)[1]
+    for value in (_TOKEN, signature, _CREDENTIALS["aws_access_key_id"]):
+        assert value.encode() not in _written(tmp_path), value
     with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):
         replayed = run(base_url)
     assert replayed == live

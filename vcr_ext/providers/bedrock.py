@@ -335,6 +335,20 @@ def _frame_of(item: Any) -> Frame:
     return Frame(standard, _payload_bytes(item))
 
 
+def underivable_frame(items: list[Any]) -> tuple[int, str] | None:
+    """(index, problem) of the first stream item neither a Frame nor a shape with derivable headers."""
+    for i, item in enumerate(items):
+        type_name = sdk_types.unwrap(item).type_name
+        if type_name == FRAME:
+            continue
+        if type_name is None or not type_name.startswith(TYPE_PREFIX):
+            return i, f"an event-stream item is a {FRAME} or a {TYPE_PREFIX}<event shape>, got {type_name!r}"
+        if _standard_headers(type_name.removeprefix(TYPE_PREFIX)) is None:
+            known = ", ".join([*EVENT_MEMBERS, *EXCEPTION_MEMBERS])
+            return i, f"{type_name!r} is no stream event whose frame headers are known (one of {known})"
+    return None
+
+
 def encode(items: Iterable[Any]) -> bytes:
     """The event-stream body of stored items: the bytes Bedrock sent."""
     return b"".join(encode_frame(_frame_of(item)) for item in items)

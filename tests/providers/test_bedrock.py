@@ -426,6 +426,18 @@ def test_a_broken_frame_or_payload_in_a_file_is_named_by_file_record_and_field()
     assert "no stream event whose frame headers are known" in err.value.problem
 
 
+def test_a_payload_its_shape_cannot_hold_is_kept_untyped_and_still_loads() -> None:
+    odd = b'{"contentBlockIndex":0,"delta":"oops"}'  # ContentBlockDeltaEvent.delta is an object
+    body = _event("contentBlockDelta", odd) + _event("contentBlockDelta", _DELTA)
+    stored = codec.to_stored(ROUTE, EVENT_STREAM, body)
+    first, second = stored.body
+    assert first["__type__"] == "vcr_ext.eventstream.Frame"
+    assert first["__data__"]["payload"] == json.loads(odd)
+    assert second["__type__"] == "botocore.bedrock-runtime.ContentBlockDeltaEvent"
+    record.check(_record_of(ROUTE, stored), "cassette/x.json", None)
+    assert codec.to_wire(ROUTE, stored)[0] == body
+
+
 def test_invoke_stream_chunks_are_stored_decoded_and_typed_with_the_anthropic_sdk(corpus_dir: Path) -> None:
     pytest.importorskip("anthropic", reason="the anthropic SDK is not installed")
     body = _invoke_stream(corpus_dir)
@@ -686,6 +698,53 @@ def test_anthropic_bedrock_client_replays_the_same_events(
     with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):
         replayed = run(base_url)
     assert replayed == live
+
+
+def _anthropic_message(corpus_dir: Path) -> dict[str, Any]:
+    path = _folder(corpus_dir, "anthropic") / "test_anthropic_model_instructions.yaml"
+    if not path.is_file():
+        pytest.skip(f"corpus file {path} is missing")
+    message: dict[str, Any] = yaml.safe_load(path.read_text())["interactions"][0]["response"]["parsed_body"]
+    return message
+
+
+def test_invoke_model_of_an_anthropic_model_is_typed_as_its_message(corpus_dir: Path, tmp_path: Path) -> None:
+    anthropic = pytest.importorskip("anthropic", reason="the anthropic SDK is not installed")
+    message = _anthropic_message(corpus_dir)
+    body = json.dumps(message, indent=1).encode()  # not compact: a replay sends the same JSON value
+
+    def run(base_url: str) -> Any:
+        response = _client(base_url).invoke_model(
+            modelId=ANTHROPIC_MODEL,
+            body=json.dumps({"anthropic_version": "bedrock-2023-05-31", "messages": []}),
+        )
+        via_boto3 = {**_comparable(response), "body": json.loads(response["body"].read())}
+        sdk = anthropic.AnthropicBedrock(
+            base_url=base_url, aws_region="us-east-1", max_retries=0, aws_access_key="AKIAIOSFODNN7EXAMPLE",
+            aws_secret_key=_CREDENTIALS["aws_secret_access_key"],
+        )  # fmt: skip
+        created = sdk.messages.create(
+            model=ANTHROPIC_MODEL, max_tokens=64, messages=[{"role": "user", "content": "Hi"}]
+        )
+        return via_boto3, created.model_dump()
+
+    cassette = tmp_path / "cassette"
+    headers = [("content-type", "application/json"), ("x-amzn-requestid", REQUEST_ID)]
+    with FakeOpenAIServer() as server:
+        server.enqueue(
+            "POST", f"/model/{ANTHROPIC_MODEL.replace(':', '%3A')}/invoke", headers=headers, body=body
+        )
+        server.enqueue("POST", f"/model/{ANTHROPIC_MODEL}/invoke", headers=headers, body=body)
+        with vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
+            live = run(server.url)
+        base_url = server.url
+    assert live[0]["body"] == message and live[0]["contentType"] == "application/json"
+    with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):
+        replayed = run(base_url)
+    assert replayed == live
+    records = _records(cassette)
+    assert len(records) == 2  # one per client (boto3 quotes the model id's ":", the anthropic SDK not)
+    assert {r["response"]["body"]["__type__"] for r in records} == {"anthropic.types.message.Message"}
 
 
 # ------------------------------------------------------------------ credentials

@@ -275,19 +275,30 @@ def _payload_part(route: str, payload: bytes) -> dict[str, Any] | None:
     return {**part, "bytes": value}
 
 
+def _fits(type_name: str, payload: Any) -> bool:
+    # A payload its shape can never hold is not typed: a recording must load (record.check).
+    from .. import typed_check
+
+    return typed_check.check(type_name, payload) is None
+
+
 def _item(route: str, frame: Frame) -> Any:
+    """One frame's stored item: its payload (typed if a shape fits), framed explicitly if not derivable."""
     shape = _shape_of(route, frame.headers)
-    type_name = None if shape is None else TYPE_PREFIX + shape
     stored: Any = None
     if shape == "PayloadPart":
         part = _payload_part(route, frame.payload)
-        stored = None if part is None else sdk_types.envelope(TYPE_PREFIX + shape, part)
-    if stored is None:
-        stored = _stored_json(frame.payload, type_name)
-    if stored is None:
-        stored = _stored_bytes(frame.payload)  # not exact JSON: kept as the bytes, untyped
-    elif shape is not None and _standard_headers(shape) == frame.headers:
+        if part is not None and _fits(TYPE_PREFIX + shape, part):
+            stored = sdk_types.envelope(TYPE_PREFIX + shape, part)
+    elif shape is not None:
+        value = _stored_json(frame.payload)
+        payload = sdk_types.unwrap(value).payload
+        if value is not None and _fits(TYPE_PREFIX + shape, payload):
+            stored = sdk_types.envelope(TYPE_PREFIX + shape, payload)
+    if stored is not None and _standard_headers(shape or "") == frame.headers:
         return stored  # the usual frame: its headers are derived on replay
+    if stored is None:
+        stored = _stored_bytes(frame.payload)  # no shape fits: plain JSON, or the bytes as they were
     return sdk_types.envelope(FRAME, {"headers": [list(h) for h in frame.headers], "payload": stored})
 
 

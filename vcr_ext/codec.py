@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import sdk_types, typed_check
-from .providers import cohere
+from .providers import bedrock, cohere
 from .sdk_types import (
     DATA_KEY,
     DONE_AFTER_NAMED_PREFIXES,
@@ -219,6 +219,9 @@ def _sse_body(route: str, raw: bytes, text: str) -> StoredBody:
 
 def to_stored(route: str, content_type: str | None, raw: bytes) -> StoredBody:
     """The record form of a response body sent on ``route`` with ``content_type``."""
+    if _media_type(content_type) == bedrock.CONTENT_TYPE:  # AWS event-stream frames (Bedrock)
+        frames = bedrock.to_items(route, raw)
+        return StoredBody(frames, True) if frames is not None else _raw(raw)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -392,6 +395,8 @@ def to_wire(route: str, stored: StoredBody, *, redumped: bool = False) -> tuple[
         if is_ndjson_route(route):
             media = cohere.NDJSON_MEDIA_TYPE if route == cohere.V1_CHAT_ROUTE else NDJSON_CONTENT_TYPE
             return encode_ndjson([unwrap(i).payload for i in items]), media
+        if bedrock.is_stream(items):
+            return bedrock.encode(items), bedrock.CONTENT_TYPE
         return _sse_bytes(items, redumped, stored.sse_done), SSE_CONTENT_TYPE
     if isinstance(stored.body, list):
         page = {"object": "list", "data": [unwrap(i).payload for i in stored.body]}

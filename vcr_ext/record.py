@@ -25,6 +25,7 @@ from . import formats, sdk_types, typed_check
 from .codec import StoredBody
 from .errors import CassetteFormatError
 from .json_values import map_strings
+from .providers import bedrock
 
 # Model-list routes are shared infrastructure in llama-stack: their hash leaves out the test id.
 MODEL_LIST_ROUTES = frozenset({"/api/tags", "/v1/models", "/v1/openai/v1/models"})
@@ -252,7 +253,13 @@ def skip_reason(record: Any, path: str | os.PathLike[str], index: int | None) ->
 
 # Methods whose requests carry no body: a record of one may leave request.body out.
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
-_OWN_TYPES = (sdk_types.RAW_TEXT, sdk_types.RAW_BASE64, sdk_types.RAW_JSON, sdk_types.SSE_EVENT)
+_OWN_TYPES = (
+    sdk_types.RAW_TEXT,
+    sdk_types.RAW_BASE64,
+    sdk_types.RAW_JSON,
+    sdk_types.SSE_EVENT,
+    bedrock.FRAME,  # one AWS event-stream frame (Amazon Bedrock)
+)
 
 
 def check(record: Any, path: str | os.PathLike[str], index: int | None) -> dict[str, Any]:
@@ -331,6 +338,9 @@ def check(record: Any, path: str | os.PathLike[str], index: int | None) -> dict[
                 _check_stored(item, f"response.body[{i}]", fail, in_stream=streaming)
     elif type(body) is dict and sdk_types.TYPE_KEY in body:
         _check_stored(body, "response.body", fail, in_stream=False)
+    underivable = bedrock.underivable_frame(body) if streaming and bedrock.is_stream(body) else None
+    if underivable is not None:  # an event-stream item whose frame headers replay cannot know
+        raise fail(f"response.body[{underivable[0]}].__type__", underivable[1])
     return record
 
 
@@ -381,6 +391,8 @@ def _check_stored(value: dict[str, Any], field: str, fail: Fail, *, in_stream: b
             _check_raw(type_name, data, data_field, fail)
         elif type_name == sdk_types.SSE_EVENT:
             _check_event(data, data_field, fail, in_stream=in_stream)
+        elif type_name == bedrock.FRAME:
+            _check_frame(data, data_field, fail, in_stream=in_stream)
         elif type_name != sdk_types.RAW_JSON:
             known = ", ".join(_OWN_TYPES)
             raise fail(f"{field}.__type__", f"unknown vcr_ext type {type_name!r}: expected one of {known}")
@@ -419,6 +431,16 @@ def _check_event(data: Any, field: str, fail: Fail, *, in_stream: bool) -> None:
     if type(payload) is dict and sdk_types.TYPE_KEY in payload:
         # The payload of one event: not itself an event.
         _check_stored(payload, f"{field}.data", fail, in_stream=False)
+
+
+def _check_frame(data: Any, field: str, fail: Fail, *, in_stream: bool) -> None:
+    """A ``vcr_ext.eventstream.Frame``: one AWS event-stream message, its headers explicit."""
+    found = bedrock.frame_problem(data) if in_stream else ("", f"{bedrock.FRAME} is one frame of a stream")
+    if found is not None:
+        raise fail(field + found[0], found[1])
+    payload = data["payload"]
+    if type(payload) is dict and sdk_types.TYPE_KEY in payload:
+        _check_stored(payload, f"{field}.payload", fail, in_stream=False)
 
 
 def _check_raw_request_body(body: Any, fail: Fail) -> None:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from . import canonical
 from .json_values import map_strings
+from .providers import bedrock
 
 # The response headers the openai and anthropic SDKs (and httpx-based clients generally) act on.
 KEEP_RESPONSE_HEADERS = frozenset(
@@ -29,6 +30,7 @@ KEEP_RESPONSE_HEADERS = frozenset(
         "openai-poll-after-ms",  # polling helpers
         "location",
         "content-disposition",  # file downloads
+        *bedrock.RESPONSE_HEADERS,  # what botocore reads of Bedrock's: request id, error type, retry hint
     },
 )
 # Kept response headers whose value is a URL: they get the credential scrubbing the

@@ -234,6 +234,10 @@ def classify(route: str, payload: Any, *, streaming: bool) -> str | None:
         return _classify_anthropic(route, payload, streaming=streaming)
     if route in cohere.ROUTES:
         return cohere.classify(route, payload, streaming=streaming)
+    if route.startswith("/model/"):  # Amazon Bedrock (imported here: it imports this module)
+        from .providers import bedrock
+
+        return bedrock.classify(route, payload, streaming=streaming)
     if _is_error(payload):
         return None
     if route.startswith("/api/"):

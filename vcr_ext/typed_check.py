@@ -44,9 +44,10 @@ from pydantic_core import CoreSchema, SchemaValidator, ValidationError
 from pydantic_core import core_schema as cs
 
 from . import sdk_types
+from .providers import bedrock
 
 # Top-level packages whose classes are checked: the SDKs whose class names vcr_ext writes.
-SDK_PACKAGES = frozenset({"openai", "ollama", "anthropic", "cohere"})
+SDK_PACKAGES = frozenset({"openai", "ollama", "anthropic", "cohere", "botocore"})
 
 # Hooks that keep a model's JSON an object of its fields (by alias) both ways, although
 # pydantic sees a ``before`` validator and a ``plain`` serializer: every model of the
@@ -155,6 +156,9 @@ def is_checked(type_name: str) -> bool:
 def _validator(type_name: str) -> SchemaValidator | None:
     if type_name.partition(".")[0] not in SDK_PACKAGES:
         return None
+    if type_name.startswith(bedrock.TYPE_PREFIX):  # a shape of botocore's service model, not a class
+        validator: SchemaValidator | None = bedrock.validator(type_name)
+        return validator
     try:
         cls = sdk_types.sdk_class(type_name)
     except (ImportError, AttributeError):
@@ -170,6 +174,9 @@ def _validator(type_name: str) -> SchemaValidator | None:
 def _list_validator(type_name: str) -> SchemaValidator | None:
     if _validator(type_name) is None:
         return None
+    if type_name.startswith(bedrock.TYPE_PREFIX):
+        many: SchemaValidator | None = bedrock.validator(type_name, many=True)
+        return many
     cls = sdk_types.sdk_class(type_name)
     defs: dict[str, CoreSchema] = {}
     root = _model(cls, defs)

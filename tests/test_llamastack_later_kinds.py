@@ -39,12 +39,13 @@ import pytest
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 import vcr_ext
-from vcr_ext import record
+from vcr_ext import record, sdk_types
 from vcr_ext.demo.server import FakeOpenAIServer
 from vcr_ext.errors import CassetteFormatError
 from vcr_ext.formats import llamastack, read_record
 from vcr_ext.formats import vcrpy as vcrpy_format
 from vcr_ext.persister import Persister
+from vcr_ext.sse import WhatwgEvent, parse_whatwg
 
 OFFLINE_ROOT = "http://127.0.0.1:9"
 TEST_ID = "tests/integration/inference/test_later_kinds.py::test_call[txt=later]"
@@ -643,6 +644,55 @@ def test_a_vertex_response_that_is_no_generate_content_response_names_the_chunk(
     err = _load_error(path.parent)
     assert (err.record, err.field) == (None, "response.body[1]")
     assert "not a GenerateContentResponse" in err.problem
+
+
+def test_without_the_anthropic_sdk_raw_sse_lines_still_replay_the_same_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lines hold only JSON text: no SDK is needed to replay them, only to type them.
+    rec = {
+        "request": _request(
+            "https://api.anthropic.com/v1/messages", "/v1/messages", {**CALL, "stream": True}, "a", ""
+        ),
+        "response": {"body": _raw_lines(ANTHROPIC_STREAM), "is_streaming": True},
+    }
+    path = _write(tmp_path / "recordings", rec)
+    for name in [m for m in sys.modules if m == "anthropic" or m.startswith("anthropic.")] or ["anthropic"]:
+        monkeypatch.setitem(sys.modules, name, None)  # importing it now raises ImportError
+    sdk_types.anthropic_names.cache_clear()
+    try:
+        ours = read_record(json.loads(path.read_text()))["response"]["body"]
+        assert not any(
+            isinstance(i, dict) and str(i.get("__type__", "")).startswith("anthropic.") for i in ours
+        )
+        with vcr_ext.VCR(record_mode="none").use_cassette(str(path.parent)):
+            replayed = httpx.post(OFFLINE_ROOT + "/v1/messages", json={**CALL, "stream": True})
+    finally:
+        sdk_types.anthropic_names.cache_clear()
+    assert replayed.headers["content-type"].startswith("text/event-stream")
+    assert parse_whatwg(replayed.content) == parse_whatwg(ANTHROPIC_STREAM)
+    assert [e.type for e in parse_whatwg(replayed.content) if isinstance(e, WhatwgEvent)] == [
+        name for name, _ in ANTHROPIC_EVENTS
+    ]
+
+
+def test_without_google_genai_a_vertex_record_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rec = {
+        "request": _request(
+            "vertexai:///generate_content_stream", "/generate_content_stream", VERTEX_CALL, "g", ""
+        ),
+        "response": {"body": [dict(VERTEX_CHUNKS[0])], "is_streaming": True},
+    }
+    path = _write(tmp_path / "recordings", rec)
+    for name in [m for m in sys.modules if m == "google.genai" or m.startswith("google.genai.")] or [
+        "google.genai"
+    ]:
+        monkeypatch.setitem(sys.modules, name, None)  # importing it now raises ImportError
+    err = _load_error(path.parent)
+    assert (err.path, err.record, err.field) == (os.fspath(path), None, "request.url")
+    assert "google-genai is not installed" in err.problem
 
 
 # ------------------------------------------------------------------ the CLI on such records

@@ -145,6 +145,8 @@ def _looks_like_sse_lines(response: Mapping[str, Any]) -> bool:
     body = response.get("body")
     if response.get("is_streaming") is not True or "headers" in response or not isinstance(body, list):
         return False
+    if not body or not isinstance(body[0], str):
+        return False  # the usual stream, of objects: decided at its first chunk
     lines = [x for x in body if isinstance(x, str)]
     return "" in lines and any(line.startswith(("data:", "event:")) for line in lines)
 

@@ -84,15 +84,13 @@ def sdk_method(request: Mapping[str, Any]) -> str:
 @functools.cache
 def _api_client(project: str, location: str) -> Any:
     """google-genai's own Vertex API client, used only to build requests (it never sends one)."""
-    from google.auth.credentials import AnonymousCredentials
+    from google.auth import credentials
     from google.genai._api_client import BaseApiClient
 
-    return BaseApiClient(
-        vertexai=True,
-        project=project,
-        location=location,
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-    )
+    # Never asked for a token: building a request does not authenticate it. (Held as Any:
+    # google-auth's constructor is untyped, and mypy may run without google-auth.)
+    anonymous: Any = credentials.AnonymousCredentials
+    return BaseApiClient(vertexai=True, project=project, location=location, credentials=anonymous())
 
 
 def _metadata(request: Mapping[str, Any], key: str, default: str) -> str:

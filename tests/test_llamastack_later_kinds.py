@@ -39,7 +39,7 @@ import pytest
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 import vcr_ext
-from vcr_ext import record, sdk_types
+from vcr_ext import conformance, record, sdk_types
 from vcr_ext.demo.server import FakeOpenAIServer
 from vcr_ext.errors import CassetteFormatError
 from vcr_ext.formats import llamastack, read_record
@@ -381,6 +381,14 @@ def test_an_extra_query_body_replays_async(tmp_path: Path) -> None:
     with vcr_ext.VCR(record_mode="none").use_cassette(str(path.parent)):
         replayed = asyncio.run(call())
     assert [m.model_dump() for m in replayed] == [m.model_dump() for m in live]
+
+
+def test_the_conformance_run_replays_an_extra_query_record(tmp_path: Path) -> None:
+    path, _, _ = _models_record(tmp_path)
+    run = conformance.run_all(path.parent)
+    assert run.failures == [], [(o.case.kind, o.mode, o.detail[:600]) for o in run.failures]
+    assert [(c.kind, c.skip_reason) for c in run.cases] == [("models", None)]
+    assert len([o for o in run.outcomes if o.ok]) == 2  # sync and async
 
 
 # ------------------------------------------------------------------ 3. Vertex AI SDK-call records

@@ -141,7 +141,15 @@ def extra_query(body: Any) -> str:
     return urlencode(Querystring(array_format="brackets").stringify_items(query))
 
 
-def _looks_like_sse_lines(response: Mapping[str, Any]) -> bool:
+def is_raw_sse_lines(response: Mapping[str, Any]) -> bool:
+    """Whether a response body is a stream stored as its raw SSE lines (``["event: x", "data: {...}", ""]``).
+
+    The later recorder stores Anthropic and Gemini ``/interactions`` streams so: a stream
+    reader's lines, field lines and the blank lines between events. No record vcr_ext
+    writes is one: a stream it recorded keeps its content type in ``headers``. A body
+    that starts so but holds something else is one too, to be reported
+    (:func:`raw_sse_problem`), not misread.
+    """
     body = response.get("body")
     if response.get("is_streaming") is not True or "headers" in response or not isinstance(body, list):
         return False
@@ -149,17 +157,6 @@ def _looks_like_sse_lines(response: Mapping[str, Any]) -> bool:
         return False  # the usual stream, of objects: decided at its first chunk
     lines = [x for x in body if isinstance(x, str)]
     return "" in lines and any(line.startswith(("data:", "event:")) for line in lines)
-
-
-def is_raw_sse_lines(response: Mapping[str, Any]) -> bool:
-    """Whether a response body is a stream stored as its raw SSE lines (``["event: x", "data: {...}", ""]``).
-
-    The later recorder stores Anthropic and Gemini ``/interactions`` streams so (a stream
-    reader's lines: blank lines between events, field lines). No record vcr_ext writes is
-    one: a stream it recorded keeps its content type in ``headers``.
-    """
-    body = response.get("body")
-    return _looks_like_sse_lines(response) and all(isinstance(line, str) for line in body or ())
 
 
 _SSE_FIELDS = ("data", "event", "id", "retry")
@@ -185,7 +182,7 @@ def raw_sse_response(response: Mapping[str, Any], route: str) -> Mapping[str, An
     event (Anthropic events with ``anthropic.types`` classes when the SDK is installed)
     or keeps the text whole if a per-event form would not replay the same bytes.
     """
-    if not _looks_like_sse_lines(response):
+    if not is_raw_sse_lines(response):
         return response
     lines: list[Any] = response["body"]
     found = raw_sse_problem(lines)
@@ -214,7 +211,7 @@ def check(rec: Mapping[str, Any]) -> tuple[str, str] | None:
         except llamastack_vertex.VertexRecordError as err:
             return err.field, err.problem
         return None
-    if _looks_like_sse_lines(response):
+    if is_raw_sse_lines(response):
         found = raw_sse_problem(response["body"])
         if found is not None:
             return f"response.body[{found[0]}]", found[1]

@@ -551,6 +551,33 @@ def test_vertex_records_replay_through_google_genai_sync(tmp_path: Path) -> None
     assert isinstance(message, _genai().types.GenerateContentResponse)
 
 
+@pytest.mark.parametrize("form", ["envelope", "to_json_dict"])
+def test_vertex_records_with_other_dumps_of_the_objects_replay_the_same(tmp_path: Path, form: str) -> None:
+    # llama-stack's _serialize_response wraps a pydantic object in {"__type__", "__data__"};
+    # google-genai's own to_json_dict() leaves out the nulls. Both read as the same objects.
+    _, live = _vertex_records(tmp_path)
+    stream_rec, call_rec = live["records"]
+    type_name = "google.genai.types.GenerateContentResponse"
+
+    def redump(obj: Any) -> Any:
+        if form == "envelope":
+            return {"__type__": type_name, "__data__": _dump(obj)}
+        return obj.to_json_dict()
+
+    cassette = tmp_path / form
+    _write(
+        cassette,
+        {**stream_rec, "response": {"body": [redump(c) for c in live["chunks"]], "is_streaming": True}},
+    )
+    _write(cassette, {**call_rec, "response": {"body": redump(live["message"]), "is_streaming": False}})
+    offline = _vertex_client(OFFLINE_ROOT)
+    with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):
+        chunks = list(offline.models.generate_content_stream(**VERTEX_CALL))
+        message = offline.models.generate_content(**VERTEX_CALL)
+    assert [_without_http(_dump(c)) for c in chunks] == [_without_http(_dump(c)) for c in live["chunks"]]
+    assert _without_http(_dump(message)) == _without_http(_dump(live["message"]))
+
+
 def _replay_async(cassette: Path, http_options: dict[str, Any]) -> tuple[list[Any], Any]:
     genai = _genai()
 

@@ -341,6 +341,9 @@ def check(record: Any, path: str | os.PathLike[str], index: int | None) -> dict[
     underivable = bedrock.underivable_frame(body) if streaming and bedrock.is_stream(body) else None
     if underivable is not None:  # an event-stream item whose frame headers replay cannot know
         raise fail(f"response.body[{underivable[0]}].__type__", underivable[1])
+    foreign = formats.check(record)  # another recorder's kinds (llama-stack's raw SSE lines, Vertex calls)
+    if foreign is not None:
+        raise fail(*foreign)
     return record
 
 

@@ -51,6 +51,8 @@ def _openai_kwargs(method: str, body: dict[str, Any]) -> dict[str, Any]:
         if key == "extra_body":
             if value:
                 extra.update(value)
+        elif key == "extra_query" and isinstance(value, dict):
+            kwargs[key] = value  # llama-stack records it as an argument: it is sent as the query
         elif key in known:
             kwargs[key] = value
         else:

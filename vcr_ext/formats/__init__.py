@@ -14,12 +14,17 @@ from typing import Any
 from . import llamastack
 from .llamastack import VARIANTS, LlamaStackWriter, Variant
 
-__all__ = ["VARIANTS", "Variant", "has_request_body", "not_replayable", "read_record", "writer"]
+__all__ = ["VARIANTS", "Variant", "check", "has_request_body", "not_replayable", "read_record", "writer"]
 
 
 def read_record(rec: dict[str, Any]) -> dict[str, Any]:
     """Our record for a checked record of any recorder we read (``rec`` itself when it is ours)."""
     return llamastack.to_ours(rec)
+
+
+def check(rec: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(field, problem)`` if a record of another recorder cannot be read as HTTP, else ``None``."""
+    return llamastack.check(rec)
 
 
 def not_replayable(rec: Mapping[str, Any]) -> str | None:

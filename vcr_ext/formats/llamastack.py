@@ -9,7 +9,12 @@ objects are the SDK's pydantic objects dumped with ``model_dump(mode="json")``.
 Reading: :func:`to_ours` turns such a record into the record of the HTTP interaction
 behind it (:func:`wire_request`: the request on the wire, so it matches the HTTP request
 a client sends when it replays; :func:`wire_response`: a recorded exception as the
-response the wire carried), which is all the core ever sees.
+response the wire carried), which is all the core ever sees. The later recorder's other
+kinds are read the same way: a stream stored as its raw SSE lines (Anthropic
+``/v1/messages``, Gemini ``/interactions``) is the SSE text those lines were
+(:func:`raw_sse_response`); ``{"extra_query": {...}}`` in a body is the query string the
+SDK sent it as; a Vertex AI SDK-call record (``url: vertexai:///...``) is the exchange
+google-genai has with Vertex AI (:mod:`vcr_ext.formats.llamastack_vertex`).
 
 Writing (``compat="llama-stack"``): :class:`LlamaStackWriter` turns an HTTP interaction
 into the record llama-stack's recorder (Oct 2025, openai 2.5.0 era) would have written
@@ -24,11 +29,12 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from vcr.request import Request
 
 from .. import canonical, codec, record, scrub, sdk_types
+from . import llamastack_vertex
 
 # Routes that are GET on the wire but that llama-stack recorded as POST with body {}.
 GET_ROUTES = frozenset({"/v1/models", "/api/tags", "/api/ps", "/api/version"})
@@ -68,20 +74,28 @@ def to_ours(rec: dict[str, Any]) -> dict[str, Any]:
     only to what no HTTP API sends.
     """
     rec = apply_id_mapping(rec)
+    if llamastack_vertex.is_vertex_call(rec["request"]):
+        ours = llamastack_vertex.to_ours(rec)
+        vertex_route = canonical.route(ours["request"]["url"])
+        return {**ours, "response": wire_response(ours["response"], vertex_route)}
     req, resp = rec["request"], rec["response"]
     url = req.get("url") or req["endpoint"]
     recorded_route = canonical.route(req.get("endpoint") or url)
     recorded = recorded_body(req)
     method, route, body = wire_request(req["method"], recorded_route, recorded)
-    wire_resp = wire_response(resp, route)
+    query = extra_query(recorded)
+    wire_resp = wire_response(raw_sse_response(resp, route), route)
     if method == req["method"] and route == recorded_route and body is recorded and "body" in req:
         return rec if wire_resp is resp else {**rec, "response": wire_resp}
     request = {k: v for k, v in req.items() if k != "payload"}
     request.update(method=method, body=body)
-    if route != recorded_route:
+    if route != recorded_route or query:
         parts = urlsplit(url)
-        request["url"] = urlunsplit((parts.scheme, parts.netloc, route, parts.query, ""))
-        if request.get("endpoint"):
+        path = route if route != recorded_route else parts.path
+        # The SDK appends extra_query to the query the URL already has.
+        full_query = "&".join(q for q in (parts.query, query) if q)
+        request["url"] = urlunsplit((parts.scheme, parts.netloc, path, full_query, ""))
+        if request.get("endpoint") and route != recorded_route:
             request["endpoint"] = route
     return {**rec, "request": request, "response": wire_resp}
 
@@ -92,6 +106,9 @@ def wire_request(method: str, route: str, body: Any) -> tuple[str, str, Any]:
     Each rewrite applies only to a combination no real HTTP API has, so it never
     changes a record made from the wire.
     """
+    if isinstance(body, dict) and isinstance(body.get("extra_query"), dict):
+        # Sent as the query string (see extra_query), never as a body field.
+        body = {k: v for k, v in body.items() if k != "extra_query"}
     if method.upper() == "POST" and route in GET_ROUTES and body in ({}, None):
         return "GET", route, None
     if isinstance(body, dict) and isinstance(body.get("extra_body"), dict):
@@ -103,6 +120,102 @@ def wire_request(method: str, route: str, body: Any) -> tuple[str, str, Any]:
         if route == "/v1/completions" and "messages" in body and "prompt" not in body:
             return method, "/v1/chat/completions", body  # a chat call recorded under completions
     return method, route, body
+
+
+def extra_query(body: Any) -> str:
+    """The query string an SDK call's ``extra_query`` argument is sent as (``""`` if none).
+
+    llama-stack records the arguments of ``client.models.list(extra_query={...})`` as the
+    body ``{"extra_query": {...}}``; the openai SDK sends them as the request's query.
+    """
+    query = body.get("extra_query") if isinstance(body, dict) else None
+    if not isinstance(query, dict) or not query:
+        return ""
+    try:
+        from openai._qs import Querystring
+    except ImportError:
+        # Without openai, the standard encoding (the SDK's for scalars, as JSON spells them).
+        pairs = [(k, json.dumps(v) if isinstance(v, bool) or v is None else v) for k, v in query.items()]
+        return urlencode(pairs, doseq=True)
+    # The openai client's own encoder (its array and nested-object formats).
+    return urlencode(Querystring(array_format="brackets").stringify_items(query))
+
+
+def is_raw_sse_lines(response: Mapping[str, Any]) -> bool:
+    """Whether a response body is a stream stored as its raw SSE lines (``["event: x", "data: {...}", ""]``).
+
+    The later recorder stores Anthropic and Gemini ``/interactions`` streams so: a stream
+    reader's lines, field lines and the blank lines between events. No record vcr_ext
+    writes is one: a stream it recorded keeps its content type in ``headers``. A body
+    that starts so but holds something else is one too, to be reported
+    (:func:`raw_sse_problem`), not misread.
+    """
+    body = response.get("body")
+    if response.get("is_streaming") is not True or "headers" in response or not isinstance(body, list):
+        return False
+    if not body or not isinstance(body[0], str):
+        return False  # the usual stream, of objects: decided at its first chunk
+    lines = [x for x in body if isinstance(x, str)]
+    return "" in lines and any(line.startswith(("data:", "event:")) for line in lines)
+
+
+_SSE_FIELDS = ("data", "event", "id", "retry")
+
+
+def raw_sse_problem(lines: list[Any]) -> tuple[int, str] | None:
+    """``(index, problem)`` of the first item that is not one line of an event stream, or ``None``."""
+    for i, line in enumerate(lines):
+        if not isinstance(line, str):
+            return i, "a stream of raw SSE lines holds a value that is not a line of text"
+        if "\n" in line or "\r" in line:
+            return i, "a raw SSE line holds a line break: these are not the lines a stream reader splits"
+        field = line.split(":", 1)[0]
+        if line and not line.startswith(":") and field not in _SSE_FIELDS:
+            return i, f"{line[:60]!r} is not an SSE line (data, event, id, retry, a comment or blank)"
+    return None
+
+
+def raw_sse_response(response: Mapping[str, Any], route: str) -> Mapping[str, Any]:
+    """A response stored as raw SSE lines, as the stream it was: per-event items, typed like live recording.
+
+    The lines are joined back into the wire text and given to the codec, which types each
+    event (Anthropic events with ``anthropic.types`` classes when the SDK is installed)
+    or keeps the text whole if a per-event form would not replay the same bytes.
+    """
+    if not is_raw_sse_lines(response):
+        return response
+    lines: list[Any] = response["body"]
+    found = raw_sse_problem(lines)
+    if found is not None:
+        raise ValueError(f"response.body[{found[0]}]: {found[1]}")
+    # A stream reader's lines lost their line ends: each line ends with one again.
+    text = "".join(line + "\n" for line in lines)
+    stored = codec.to_stored(route, codec.SSE_CONTENT_TYPE, text.encode("utf-8"))
+    out = {k: v for k, v in response.items() if k not in ("body", "is_streaming")}
+    out.update(body=stored.body, is_streaming=stored.is_streaming)
+    # The lines are the wire's: replayed as they are, with the stream's content type.
+    out["headers"] = {"content-type": codec.SSE_CONTENT_TYPE}
+    if stored.sse_done is not None:
+        out["sse_done"] = stored.sse_done
+    return out
+
+
+def check(rec: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(field, problem)`` if a record of the later recorder's kinds cannot be read, else ``None``."""
+    request, response = rec.get("request"), rec.get("response")
+    if not isinstance(request, Mapping) or not isinstance(response, Mapping):
+        return None
+    if llamastack_vertex.is_vertex_call(request):
+        try:
+            llamastack_vertex.check(rec)
+        except llamastack_vertex.VertexRecordError as err:
+            return err.field, err.problem
+        return None
+    if is_raw_sse_lines(response):
+        found = raw_sse_problem(response["body"])
+        if found is not None:
+            return f"response.body[{found[0]}]", found[1]
+    return None
 
 
 def is_raw_http(request: Mapping[str, Any]) -> bool:

@@ -53,6 +53,7 @@ from .. import atomic, record, scrub
 from ..errors import CassetteFormatError, VcrExtError
 from ..interactions import ORIGIN_KEY, to_interaction, to_record
 from ..secrets import SecretScanner
+from . import read_record
 
 __all__ = [
     "SERIALIZERS",
@@ -518,7 +519,8 @@ def dumps(records: Sequence[dict[str, Any]], serializer: Serializer = "yaml") ->
     requests: list[Request] = []
     responses: list[dict[str, Any]] = []
     for i, rec in enumerate(records):
-        request, response = to_interaction(rec)
+        # Through the adapter, as replay reads it: a llama-stack record is written as its HTTP exchange.
+        request, response = to_interaction(read_record(rec))
         body = response["body"]["string"]
         if serializer == "json" and isinstance(body, bytes):
             try:

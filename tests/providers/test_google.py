@@ -493,6 +493,7 @@ def test_replay_through_the_sdk_equals_the_live_run(
     request, response = record["request"], record["response"]
     assert request["headers"] == {}
     assert request["endpoint"] == rec.route
+    assert request["model"] == rec.model  # from the path: Google's bodies name no model
     assert request["url"] == base_url + rec.path  # ?alt=sse kept: it asks for SSE
     assert response["headers"]["content-type"] == rec.content_type
     if rec.streaming:
@@ -569,6 +570,86 @@ def test_the_default_api_version_v1_records_and_replays_typed(corpus_dir: Path, 
     assert record["request"]["endpoint"] == f"/v1/models/{rec.model}:streamGenerateContent"
     assert {item["__type__"] for item in record["response"]["body"]} == {GENERATE}
     assert "sse_done" not in record["response"]
+
+
+# google-genai's list/get/embed answers; the corpus has none, so these are written here,
+# in the shapes the Gemini API documents (camelCase, ``nextPageToken`` paging).
+MODEL = {
+    "name": "models/gemini-2.0-flash",
+    "version": "2.0",
+    "displayName": "Gemini 2.0 Flash",
+    "inputTokenLimit": 1048576,
+    "supportedGenerationMethods": ["generateContent", "countTokens"],
+}
+PAGES = [
+    {"models": [MODEL], "nextPageToken": "page-2"},
+    {
+        "models": [
+            {
+                "name": "models/text-embedding-004",
+                "version": "004",
+                "supportedGenerationMethods": ["embedContent"],
+            }
+        ]
+    },
+]
+EMBEDDINGS = {"embeddings": [{"values": [0.25, -0.5, 0.125]}]}
+
+
+def test_models_and_embeddings_on_the_v1_routes_openai_shares(tmp_path: Path) -> None:
+    # The Gemini API's v1 (google-genai's default) lists models on /v1/models, as OpenAI does.
+    json_headers = [("content-type", "application/json; charset=UTF-8")]
+
+    def run(client: Any) -> Any:
+        return {
+            "models": [m.model_dump() for m in client.models.list()],
+            "model": client.models.get(model="gemini-2.0-flash").model_dump(exclude={"sdk_http_response"}),
+            "embedding": _dump(client.models.embed_content(model="text-embedding-004", contents="hi")),
+        }
+
+    cassette = tmp_path / "cassette"
+    with FakeOpenAIServer() as server:
+        for page in PAGES:
+            server.enqueue("GET", "/v1/models", headers=json_headers, body=json.dumps(page).encode())
+        server.enqueue(
+            "GET", "/v1/models/gemini-2.0-flash", headers=json_headers, body=json.dumps(MODEL).encode()
+        )
+        embed_path = "/v1/models/text-embedding-004:batchEmbedContents"
+        server.enqueue("POST", embed_path, headers=json_headers, body=json.dumps(EMBEDDINGS).encode())
+        with vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
+            live = run(genai.Client(api_key=API_KEY, http_options={"base_url": server.url}))
+        assert [r.path for r in server.requests] == [
+            "/v1/models",
+            "/v1/models?pageToken=page-2",
+            "/v1/models/gemini-2.0-flash",
+            embed_path,
+        ]
+        base_url = server.url
+    assert [m["name"] for m in live["models"]] == ["models/gemini-2.0-flash", "models/text-embedding-004"]
+    assert live["embedding"]["embeddings"][0]["values"] == [0.25, -0.5, 0.125]
+    with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):
+        replayed = run(genai.Client(api_key=API_KEY, http_options={"base_url": base_url}))
+    assert replayed == live
+
+    names = google_provider.names()
+    assert names is not None
+    typed = {
+        (r["request"]["url"].removeprefix(base_url), r["response"]["body"]["__type__"])
+        for r in _records(cassette)
+    }
+    assert typed == {
+        ("/v1/models", names["models"]),
+        ("/v1/models?pageToken=page-2", names["models"]),
+        ("/v1/models/gemini-2.0-flash", names["model"]),
+        (embed_path, names["embed"]),
+    }
+    # OpenAI's own page on the same route is still OpenAI's (stored as its Model items).
+    openai_page = {
+        "object": "list",
+        "data": [{"id": "gpt-4o", "object": "model", "created": 0, "owned_by": "x"}],
+    }
+    stored = codec.to_stored("/v1/models", "application/json", json.dumps(openai_page).encode())
+    assert [item["__type__"] for item in stored.body] == ["openai.types.model.Model"]
 
 
 def test_a_different_model_in_the_path_does_not_match(corpus_dir: Path, tmp_path: Path) -> None:

@@ -49,6 +49,8 @@ _METHODS = {
     "embedContent": "embed",
     "batchEmbedContents": "embed",
 }
+# How the ``name`` of a google-genai ``Model`` starts (Gemini, Vertex AI, tuned models).
+_MODEL_NAME_PREFIXES = ("models/", "publishers/", "tunedModels/")
 # Keys a payload of each kind must have one of (an empty body is also a valid response).
 _SHAPES = {
     "count_tokens": ("totalTokens",),
@@ -119,11 +121,15 @@ def _kind(route_: str, payload: dict[str, Any]) -> str | None:
             return None
         shape = _SHAPES.get(kind)
         return kind if shape is None or not payload or set(shape) & set(payload) else None
+    # OpenAI's models and pages of them (on the same ``/v1/models`` routes) have an "object".
+    if "object" in payload:
+        return None
     collection = route_.rstrip("/").split("/")
-    if collection[-1] == "models" and isinstance(payload.get("models", []), list) and "object" not in payload:
+    if collection[-1] == "models" and isinstance(payload.get("models", []), list):
         return "models"  # a page of models (an empty page is ``{}``)
-    if len(collection) >= 2 and collection[-2] == "models" and isinstance(payload.get("name"), str):
-        return "model" if "object" not in payload else None  # OpenAI's models have an "object"
+    name = payload.get("name")
+    if len(collection) >= 2 and collection[-2] == "models" and isinstance(name, str):
+        return "model" if name.startswith(_MODEL_NAME_PREFIXES) else None
     return None
 
 
@@ -131,8 +137,10 @@ def classify(route_: str, payload: dict[str, Any]) -> str | None:
     """The google-genai class of a payload sent on a Google route.
 
     ``None`` for an error body, a route or shape no class is known for, or without the SDK.
+    The Gemini API's v1 lists and gets models on OpenAI's routes (``/v1/models``,
+    ``/v1/models/<m>``): there the payload's shape alone tells them apart.
     """
-    if "error" in payload or not is_google_route(route_):
+    if "error" in payload or not (is_google_route(route_) or route_.startswith("/v1/models")):
         return None
     kind = _kind(route_, payload)
     table = names() if kind is not None else None
@@ -167,3 +175,17 @@ def sdk_chunks(data: bytes) -> list[str] | None:
         return list(reader._iter_response_stream())
     except (AttributeError, TypeError):
         return None
+
+
+def model_of(route_: str) -> str | None:
+    """The model a Gemini or Vertex AI call names in its path (``gemini-2.5-flash``); ``None`` elsewhere.
+
+    Google sends no ``model`` in the request body: the record's ``request.model`` comes from here.
+    """
+    if not is_google_route(route_):
+        return None
+    segments = route_.split("/")
+    if len(segments) < 3 or segments[-2] != "models":
+        return None
+    model, colon, _ = segments[-1].partition(":")
+    return model if colon and model else None

@@ -49,6 +49,8 @@ from google.genai import types as genai_types  # noqa: E402
 import vcr_ext  # noqa: E402
 from vcr_ext import canonical, codec, scrub, sdk_types, typed_check  # noqa: E402
 from vcr_ext.demo.server import FakeOpenAIServer  # noqa: E402
+from vcr_ext.errors import CassetteFormatError  # noqa: E402
+from vcr_ext.persister import Persister  # noqa: E402
 from vcr_ext.providers import google as google_provider  # noqa: E402
 
 TEXT = "test_google_model_instructions.yaml"
@@ -318,7 +320,9 @@ def test_without_the_sdk_a_stream_is_stored_plain_and_replays_the_same_bytes(
 ) -> None:
     rec = _first(corpus_dir, TOOL_STREAM, "streamGenerateContent")
     expected = _sdk_chunks(rec.body)
+    read_names = google_provider.names.__wrapped__  # names() uncached
     _without_google_genai(monkeypatch)
+    assert read_names() is None  # what names() finds when it cannot import the SDK
     assert google_provider.sdk_chunks(rec.body) is None
     stored = codec.to_stored(rec.route, rec.content_type, rec.body)
     assert stored.is_streaming and stored.sse_done is False  # said explicitly: no type says it
@@ -667,6 +671,26 @@ def test_a_different_model_in_the_path_does_not_match(corpus_dir: Path, tmp_path
             client.models.generate_content(model="gemini-other", contents=QUESTION)
 
 
+def test_a_recorded_chunk_its_class_cannot_hold_is_reported_at_load(corpus_dir: Path, tmp_path: Path) -> None:
+    rec = _first(corpus_dir, TEXT_STREAM, "streamGenerateContent")
+    cassette = tmp_path / "cassette"
+    _record_then_replay(
+        rec,
+        cassette,
+        lambda client: list(client.models.generate_content_stream(model=rec.model, contents=QUESTION)),
+    )
+    (path,) = sorted(cassette.glob("*.json"))
+    record = json.loads(path.read_text())
+    record["response"]["body"][1]["__data__"]["candidates"][0]["content"]["parts"] = {"text": "not a list"}
+    path.write_text(json.dumps(record, indent=2))
+    with pytest.raises(CassetteFormatError) as caught:
+        Persister().load_cassette(cassette)
+    message = str(caught.value)
+    assert path.name in message
+    assert "response.body[1].__data__.candidates[0].content.parts" in message
+    assert "GenerateContentResponse holds an array or null here, got an object" in message
+
+
 def test_the_upload_headers_google_genai_acts_on_are_kept() -> None:
     headers = {
         "x-goog-upload-url": f"https://generativelanguage.googleapis.com/upload/v1beta/files?upload_id=u1&key={API_KEY}",
@@ -724,7 +748,10 @@ def test_no_credential_a_gemini_client_sends_reaches_a_file(corpus_dir: Path, tm
         replayed = [
             _dump(c) for c in other.models.generate_content_stream(model=rec.model, contents=QUESTION)
         ]
+        # A request with another ?key= is the same request: the key is never matched on.
+        again = httpx.post(f"http://127.0.0.1:9{rec.path}&key=AIza-another-key", json={"contents": []})
     assert replayed == live
+    assert _sdk_chunks(again.content) == _sdk_chunks(rec.body)
 
 
 def test_no_credential_a_vertex_client_sends_reaches_a_file(corpus_dir: Path, tmp_path: Path) -> None:

@@ -656,6 +656,34 @@ def test_models_and_embeddings_on_the_v1_routes_openai_shares(tmp_path: Path) ->
     assert [item["__type__"] for item in stored.body] == ["openai.types.model.Model"]
 
 
+def test_an_error_answer_replays_as_the_same_sdk_error(tmp_path: Path) -> None:
+    # Google's error shape (https://ai.google.dev/gemini-api/docs/troubleshooting); not in the corpus.
+    error = {
+        "error": {"code": 429, "message": "Resource has been exhausted.", "status": "RESOURCE_EXHAUSTED"}
+    }
+    path = "/v1/models/gemini-2.0-flash:generateContent"
+
+    def run(client: Any) -> Any:
+        with pytest.raises(genai.errors.ClientError) as caught:
+            client.models.generate_content(model="gemini-2.0-flash", contents=QUESTION)
+        return (caught.value.code, caught.value.status, caught.value.message, caught.value.details)
+
+    cassette = tmp_path / "cassette"
+    with FakeOpenAIServer() as server:
+        headers = [("content-type", "application/json; charset=UTF-8")]
+        server.enqueue("POST", path, status=429, headers=headers, body=json.dumps(error).encode())
+        with vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
+            live = run(genai.Client(api_key=API_KEY, http_options={"base_url": server.url}))
+        assert len(server.requests) == 1  # google-genai retries nothing unless retry_options say so
+        base_url = server.url
+    with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):
+        replayed = run(genai.Client(api_key=API_KEY, http_options={"base_url": base_url}))
+    assert replayed == live == (429, "RESOURCE_EXHAUSTED", "Resource has been exhausted.", error)
+    (record,) = _records(cassette)
+    assert record["response"]["status"] == 429
+    assert record["response"]["body"] == error  # plain JSON: no class is an error body
+
+
 def test_a_different_model_in_the_path_does_not_match(corpus_dir: Path, tmp_path: Path) -> None:
     rec = _first(corpus_dir, TEXT)
     cassette = tmp_path / "cassette"

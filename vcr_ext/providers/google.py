@@ -147,6 +147,7 @@ def classify(route_: str, payload: dict[str, Any]) -> str | None:
     return table.get(kind) if table is not None and kind is not None else None
 
 
+@functools.lru_cache(maxsize=1024)  # asked for every payload recorded, of a handful of routes
 def is_google_route(route_: str) -> bool:
     """Whether ``route_`` (a result of :func:`vcr_ext.canonical.route`) is a Gemini or Vertex native call."""
     segments = [s for s in route_.split("/") if s]

@@ -29,6 +29,7 @@ import asyncio
 import json
 import random
 import string
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -332,6 +333,68 @@ def test_without_the_sdk_a_stream_is_stored_plain_and_replays_the_same_bytes(
     assert wire == b"".join(b"data: " + codec.json_bytes(v) + b"\n\n" for v in expected)
     monkeypatch.undo()
     assert _sdk_chunks(wire) == expected
+
+
+_NO_GOOGLE = """
+import importlib.abc, json, sys
+
+class NoGoogle(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "google" or name.startswith("google."):
+            raise ImportError(f"no module named {name!r} (google-genai is not installed)")
+        return None
+
+sys.meta_path.insert(0, NoGoogle())
+import httpx
+import vcr_ext
+from vcr_ext.demo.server import FakeOpenAIServer
+
+body_file, path, cassette = sys.argv[1:4]
+chunks = json.loads(open(body_file).read())
+
+def read(origin):
+    with httpx.stream("POST", origin + path, json={"contents": [{"parts": [{"text": "hi"}]}]}) as response:
+        return response.read().decode()
+
+with FakeOpenAIServer() as server:
+    sse = [("content-type", "text/event-stream")]
+    server.enqueue("POST", path, headers=sse, body=[c.encode() for c in chunks])
+    with vcr_ext.VCR(record_mode="once").use_cassette(cassette):
+        live = read(server.url)
+    origin = server.url
+with vcr_ext.VCR(record_mode="none").use_cassette(cassette):
+    replayed = read(origin)
+loaded = sorted(m for m in sys.modules if m == "google" or m.startswith("google."))
+print(json.dumps({"loaded": loaded, "live": live, "replayed": replayed}))
+"""
+
+
+def test_without_google_genai_installed_a_stream_records_and_replays(
+    corpus_dir: Path, tmp_path: Path
+) -> None:
+    # A fresh interpreter where no google.* module can be imported at all: vcr_ext loads,
+    # records a Gemini stream (over plain httpx) with generic types, and replays it.
+    rec = _first(corpus_dir, THINKING_STREAM, "streamGenerateContent")
+    body_file = tmp_path / "chunks.json"
+    body_file.write_text(json.dumps([c.decode() for c in rec.chunks()]))
+    cassette = tmp_path / "cassette"
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_GOOGLE, str(body_file), rec.path, str(cassette)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["loaded"] == []
+    assert out["live"].encode() == rec.body
+    assert b"[DONE]" not in out["replayed"].encode()
+    assert _sdk_chunks(out["replayed"].encode()) == _sdk_chunks(rec.body)
+    (record,) = _records(cassette)
+    assert record["response"]["sse_done"] is False  # no type to say it: the record does
+    assert record["response"]["body"] == _sdk_chunks(rec.body)  # plain JSON chunks, no envelope
+    assert record["request"]["model"] == rec.model
 
 
 def test_typed_records_replay_without_the_sdk(corpus_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ repository. The corpus files used:
 - ``test_google_model_vertex_provider.yaml``: a Vertex AI (v1beta1) answer;
 - ``test_google_vertex_service_tier_flex_stream.yaml``: a Vertex AI stream;
 - ``test_google_vertexai_count_tokens_forwards_native_tools.yaml``: a Vertex AI ``:countTokens``;
+- ``test_google_model_file_search_tool.yaml``: a resumable upload (its start and finish);
 - every other Gemini and Vertex stream and JSON answer of the folder, at the codec level.
 
 The client asks its own question (what it sends does not have to be what pydantic-ai
@@ -26,6 +27,7 @@ sent: the server answers whatever comes); the live run and the replay ask the sa
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import random
 import string
@@ -780,6 +782,62 @@ def test_a_recorded_chunk_its_class_cannot_hold_is_reported_at_load(corpus_dir: 
     assert path.name in message
     assert "response.body[1].__data__.candidates[0].content.parts" in message
     assert "GenerateContentResponse holds an array or null here, got an object" in message
+
+
+UPLOAD = "test_google_model_file_search_tool.yaml"
+GOOGLE_ORIGIN = "https://generativelanguage.googleapis.com"
+
+
+def test_a_resumable_upload_replays_through_the_upload_url_header(corpus_dir: Path, tmp_path: Path) -> None:
+    # google-genai starts an upload, reads where to send the bytes from x-goog-upload-url and
+    # whether it is done from x-goog-upload-status: without those two headers it cannot finish.
+    path = _folder(corpus_dir) / UPLOAD
+    if not path.is_file():
+        pytest.skip(f"corpus file {path} is missing")
+    start, finish = yaml.safe_load(path.read_text())["interactions"][1:3]
+    store = start["request"]["uri"].rpartition("/")[2].partition(":")[0]
+
+    def served(interaction: dict[str, Any], origin: str) -> tuple[str, list[tuple[str, str]], bytes]:
+        parts = urlsplit(interaction["request"]["uri"])
+        headers = [
+            (name, value.replace(GOOGLE_ORIGIN, origin))  # the upload URL points at the loopback server
+            for name, values in interaction["response"]["headers"].items()
+            if name.lower() not in _FRAMING
+            for value in values
+        ]
+        response = interaction["response"]
+        body = json.dumps(response["parsed_body"]).encode() if "parsed_body" in response else b""
+        return parts.path + (f"?{parts.query}" if parts.query else ""), headers, body
+
+    def run(client: Any) -> Any:
+        operation = client.file_search_stores.upload_to_file_search_store(
+            file_search_store_name=f"fileSearchStores/{store}",
+            file=io.BytesIO(b"The capital of France is Paris."),
+            config={"mime_type": "text/plain", "display_name": "capitals.txt"},
+        )
+        return operation.model_dump(exclude={"sdk_http_response"})
+
+    cassette = tmp_path / "cassette"
+    with FakeOpenAIServer() as server:
+        for interaction in (start, finish):
+            at, headers, body = served(interaction, server.url)
+            server.enqueue("POST", at, headers=headers, body=body)
+        client = genai.Client(api_key=API_KEY, http_options={"base_url": server.url, "api_version": "v1beta"})
+        with vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
+            live = run(client)
+        sent = [urlsplit(r.path).query for r in server.requests]
+        base_url = server.url
+    assert sent[0] == "" and "upload_id=" in sent[1]  # the second went where the header said
+    assert live["name"] == finish["response"]["parsed_body"]["name"]
+    with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):
+        replay_client = genai.Client(
+            api_key=API_KEY, http_options={"base_url": base_url, "api_version": "v1beta"}
+        )
+        replayed = run(replay_client)
+    assert replayed == live
+    kept = [r["response"].get("headers", {}) for r in _records(cassette)]
+    assert {h.get("x-goog-upload-status") for h in kept} == {"active", "final"}
+    assert any("upload_id=" in h.get("x-goog-upload-url", "") for h in kept)
 
 
 def test_the_upload_headers_google_genai_acts_on_are_kept() -> None:

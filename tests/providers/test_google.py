@@ -620,20 +620,22 @@ def test_a_tool_call_and_thoughts_come_back_as_the_sdk_parts(corpus_dir: Path, t
     assert any(part.thought for part in parts) and any(not part.thought and part.text for part in parts)
 
 
-def test_the_default_api_version_v1_records_and_replays_typed(corpus_dir: Path, tmp_path: Path) -> None:
-    # google-genai 1.x+ asks the Gemini API's v1 by default: /v1/models/<m>:..., OpenAI's prefix.
+def test_the_gemini_api_v1_records_and_replays_typed(corpus_dir: Path, tmp_path: Path) -> None:
+    # The Gemini API's v1 (google-genai 3.x's default; 2.x's is v1beta): /v1/models/<m>:..., OpenAI's prefix.
     rec = _first(corpus_dir, TEXT_STREAM, "streamGenerateContent")
     path = f"/v1/models/{rec.model}:streamGenerateContent?alt=sse"
     cassette = tmp_path / "cassette"
     with FakeOpenAIServer() as server:
         server.enqueue("POST", path, headers=rec.headers, body=rec.chunks())
-        client = genai.Client(api_key=API_KEY, http_options={"base_url": server.url})
+        client = genai.Client(api_key=API_KEY, http_options={"base_url": server.url, "api_version": "v1"})
         with vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
             live = _stream(client, rec)
         assert server.requests[-1].path == path
         base_url = server.url
     with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):
-        replayed = _stream(genai.Client(api_key=API_KEY, http_options={"base_url": base_url}), rec)
+        replayed = _stream(
+            genai.Client(api_key=API_KEY, http_options={"base_url": base_url, "api_version": "v1"}), rec
+        )
     assert replayed == live
     (record,) = _records(cassette)
     assert record["request"]["endpoint"] == f"/v1/models/{rec.model}:streamGenerateContent"
@@ -686,7 +688,9 @@ def test_models_and_embeddings_on_the_v1_routes_openai_shares(tmp_path: Path) ->
         embed_path = "/v1/models/text-embedding-004:batchEmbedContents"
         server.enqueue("POST", embed_path, headers=json_headers, body=json.dumps(EMBEDDINGS).encode())
         with vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
-            live = run(genai.Client(api_key=API_KEY, http_options={"base_url": server.url}))
+            live = run(
+                genai.Client(api_key=API_KEY, http_options={"base_url": server.url, "api_version": "v1"})
+            )
         assert [r.path for r in server.requests] == [
             "/v1/models",
             "/v1/models?pageToken=page-2",
@@ -697,7 +701,9 @@ def test_models_and_embeddings_on_the_v1_routes_openai_shares(tmp_path: Path) ->
     assert [m["name"] for m in live["models"]] == ["models/gemini-2.0-flash", "models/text-embedding-004"]
     assert live["embedding"]["embeddings"][0]["values"] == [0.25, -0.5, 0.125]
     with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):
-        replayed = run(genai.Client(api_key=API_KEY, http_options={"base_url": base_url}))
+        replayed = run(
+            genai.Client(api_key=API_KEY, http_options={"base_url": base_url, "api_version": "v1"})
+        )
     assert replayed == live
 
     names = google_provider.names()
@@ -738,11 +744,15 @@ def test_an_error_answer_replays_as_the_same_sdk_error(tmp_path: Path) -> None:
         headers = [("content-type", "application/json; charset=UTF-8")]
         server.enqueue("POST", path, status=429, headers=headers, body=json.dumps(error).encode())
         with vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
-            live = run(genai.Client(api_key=API_KEY, http_options={"base_url": server.url}))
+            live = run(
+                genai.Client(api_key=API_KEY, http_options={"base_url": server.url, "api_version": "v1"})
+            )
         assert len(server.requests) == 1  # google-genai retries nothing unless retry_options say so
         base_url = server.url
     with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):
-        replayed = run(genai.Client(api_key=API_KEY, http_options={"base_url": base_url}))
+        replayed = run(
+            genai.Client(api_key=API_KEY, http_options={"base_url": base_url, "api_version": "v1"})
+        )
     assert replayed == live == (429, "RESOURCE_EXHAUSTED", "Resource has been exhausted.", error)
     (record,) = _records(cassette)
     assert record["response"]["status"] == 429

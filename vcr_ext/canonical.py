@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .providers import google
+
 # First path segments of the OpenAI REST API. A path that has no ``v1`` segment (Azure's
 # ``/openai/deployments/<name>/chat/completions``, base URLs without ``/v1``) is routed
 # from the first of these it contains.
@@ -71,10 +73,14 @@ def route(url_or_path: str) -> str:
     """The API route of a URL, independent of scheme, host, port and base path.
 
     ``https://h/openai/v1/v1/chat/completions?api-version=x`` -> ``/v1/chat/completions``;
-    Ollama's native ``/api/...`` routes are kept as they are.
+    Ollama's native ``/api/...`` routes are kept as they are, and so are Google's from their
+    version on (``/v1beta/models/<m>:generateContent``; see :func:`vcr_ext.providers.google.route`).
     """
     path = urlsplit(url_or_path).path if "://" in url_or_path else url_or_path.split("?", 1)[0]
     segments = [s for s in path.split("/") if s]
+    google_route = google.route(segments)
+    if google_route is not None:
+        return google_route
     if "api" in segments:
         at = segments.index("api")
         if at + 1 < len(segments) and "v1" not in segments[at + 1 :]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import sdk_types, typed_check
-from .providers import bedrock, cohere
+from .providers import bedrock, cohere, google
 from .sdk_types import (
     DATA_KEY,
     DONE_AFTER_NAMED_PREFIXES,
@@ -47,6 +47,7 @@ from .sse import (
     json_bytes,
     openai_sdk_events,
     parse_whatwg,
+    same_data,
     same_json,
     same_sdk_events,
     same_whatwg,
@@ -83,13 +84,18 @@ def is_ndjson_route(route: str) -> bool:
 
 
 def _default_done(items: list[Any]) -> bool:
-    # Responses API and Anthropic Messages streams (events named by their type) just
-    # end; chat and completion streams, and Cohere v2's named events, send [DONE].
+    # Responses API and Anthropic Messages streams (events named by their type) and
+    # Google's streams just end; chat and completion streams, and Cohere v2's named
+    # events, send [DONE].
     return all(
-        sdk_types.derived_event(u.type_name, u.payload) is None
+        (sdk_types.derived_event(u.type_name, u.payload) is None and not _unterminated(u.type_name))
         or (u.type_name or "").startswith(DONE_AFTER_NAMED_PREFIXES)
         for u in map(unwrap, items)
     )
+
+
+def _unterminated(type_name: str | None) -> bool:
+    return type_name is not None and type_name.startswith(sdk_types.UNTERMINATED_PREFIXES)
 
 
 def _raw(text_or_bytes: str | bytes) -> StoredBody:
@@ -162,7 +168,8 @@ def _replays_same(route: str, live: bytes, stored: StoredBody) -> bool:
     event id, reconnection times, ids set without an event, in order) and with the
     openai SDK's own decoder, whose view differs from the standard's (see
     :mod:`vcr_ext.sse`), and, for Anthropic Messages streams, with the anthropic SDK's
-    decoder too. Data compares as text, or as the same JSON value.
+    decoder too, for Google's with google-genai's own reader. Data compares as text, or
+    as the same JSON value.
     """
     try:
         replayed, _ = to_wire(route, stored)
@@ -179,7 +186,16 @@ def _replays_same(route: str, live: bytes, stored: StoredBody) -> bool:
         live_anthropic = _anthropic_sdk_events(live)
         if live_anthropic is not None:
             return same_sdk_events(live_anthropic, _anthropic_sdk_events(replayed) or [])
+    if google.is_google_route(route):
+        live_google = google.sdk_chunks(live)
+        if live_google is not None:
+            return _same_chunks(live_google, google.sdk_chunks(replayed) or [])
     return True
+
+
+def _same_chunks(live: list[str], replayed: list[str]) -> bool:
+    """Whether google-genai reads the same chunks (as text, or as the same JSON value) from both streams."""
+    return len(live) == len(replayed) and all(map(same_data, live, replayed))
 
 
 def _anthropic_sdk_events(data: bytes) -> list[SDKEvent] | None:
@@ -337,14 +353,16 @@ def _sse_bytes(items: list[Any], redumped: bool, sse_done: bool | None) -> bytes
         chunk_type, data = payloads
         if redumped and chunk_type.endswith(".ChatCompletionChunk"):
             data = [_wire_chunk(p) for p in data]
-        done = b"data: [DONE]\n\n" if sse_done is None or sse_done else b""
+        terminated = not _unterminated(chunk_type) if sse_done is None else sse_done
+        done = b"data: [DONE]\n\n" if terminated else b""
         return b"data: " + b"\n\ndata: ".join([json_bytes(p) for p in data]) + b"\n\n" + done
     parts: list[bytes] = []
-    named_events = False
+    named_events = False  # or Google's chunks: streams that end without [DONE]
     for item in items:
         type_name = item.get(TYPE_KEY) if type(item) is dict and len(item) == 2 else None
         if isinstance(type_name, str) and not type_name.startswith("vcr_ext.") and DATA_KEY in item:
             payload = item[DATA_KEY]
+            named_events = named_events or _unterminated(type_name)
             if type_name.startswith(EVENT_NAMED_PREFIXES) and isinstance(payload, dict):
                 kind = payload.get("type")
                 if isinstance(kind, str):

@@ -14,6 +14,7 @@ from vcr.request import Request
 
 from . import canonical, codec, record, scrub, sdk_types, sse
 from .codec import StoredBody
+from .providers import google
 from .sse import json_bytes
 
 # Key of the private entry a loaded response dict carries (see Origin). vcrpy ignores
@@ -223,6 +224,7 @@ def to_record(
         except UnicodeDecodeError:
             body = sdk_types.envelope(sdk_types.RAW_BASE64, base64.b64encode(raw_request).decode("ascii"))
     model = value.get("model") if is_json and isinstance(value, dict) else None
+    model = model if model is not None else google.model_of(route)  # Google names it in the path
     status = int(response["status"]["code"])
     raw_headers: Mapping[str, Any] = response.get("headers") or {}
     raw = response["body"]["string"]

@@ -18,7 +18,7 @@ from . import canonical
 from .json_values import map_strings
 from .providers import bedrock
 
-# The response headers the openai and anthropic SDKs (and httpx-based clients generally) act on.
+# The response headers the openai, anthropic and google-genai SDKs (and httpx-based clients generally) act on.
 KEEP_RESPONSE_HEADERS = frozenset(
     {
         "content-type",  # decides JSON vs text parsing
@@ -31,11 +31,13 @@ KEEP_RESPONSE_HEADERS = frozenset(
         "location",
         "content-disposition",  # file downloads
         *bedrock.RESPONSE_HEADERS,  # what botocore reads of Bedrock's: request id, error type, retry hint
+        "x-goog-upload-url",  # google-genai uploads a file to the URL this gives
+        "x-goog-upload-status",  # and reads whether the upload is active or final
     },
 )
 # Kept response headers whose value is a URL: they get the credential scrubbing the
 # recorded request URL gets (a redirect to blob storage carries a SAS ``sig=``).
-URL_RESPONSE_HEADERS = frozenset({"location", "content-location"})
+URL_RESPONSE_HEADERS = frozenset({"location", "content-location", "x-goog-upload-url"})
 
 
 def response_headers(

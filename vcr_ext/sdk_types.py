@@ -26,7 +26,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from .providers import cohere
+from .providers import cohere, google
 
 TYPE_KEY = "__type__"
 DATA_KEY = "__data__"
@@ -58,6 +58,8 @@ EVENT_NAMED_PREFIXES = (_RESPONSES_PREFIX, _ANTHROPIC_PREFIX, cohere.V2_EVENT_PR
 """Type-name prefixes of payloads a stream frames with ``event: <payload type>``."""
 DONE_AFTER_NAMED_PREFIXES = (cohere.V2_EVENT_PREFIX,)
 """Of those, the ones whose stream still ends with ``data: [DONE]`` (Cohere v2; the others just end)."""
+UNTERMINATED_PREFIXES = (google.STREAM_TYPE_PREFIX,)
+"""Type-name prefixes of stream payloads whose streams end without ``data: [DONE]`` (and name no event)."""
 
 
 def envelope(type_name: str, data: Any) -> dict[str, Any]:
@@ -238,6 +240,9 @@ def classify(route: str, payload: Any, *, streaming: bool) -> str | None:
         from .providers import bedrock
 
         return bedrock.classify(route, payload, streaming=streaming)
+    google_type = google.classify(route, payload)
+    if google_type is not None or google.is_google_route(route):
+        return google_type
     if _is_error(payload):
         return None
     if route.startswith("/api/"):

@@ -44,19 +44,23 @@ from pydantic_core import CoreSchema, SchemaValidator, ValidationError
 from pydantic_core import core_schema as cs
 
 from . import sdk_types
-from .providers import bedrock
+from .providers import bedrock, google
 
 # Top-level packages whose classes are checked: the SDKs whose class names vcr_ext writes.
-SDK_PACKAGES = frozenset({"openai", "ollama", "anthropic", "cohere", "botocore"})
+SDK_PACKAGES = frozenset({"openai", "ollama", "anthropic", "cohere", "botocore", "google"})
 
 # Hooks that keep a model's JSON an object of its fields (by alias) both ways, although
 # pydantic sees a ``before`` validator and a ``plain`` serializer: every model of the
-# Fern-generated cohere SDK inherits these two from its ``UniversalBaseModel``.
-_KIND_PRESERVING_HOOKS = frozenset(
-    {
-        "cohere.core.pydantic_utilities.UniversalBaseModel._coerce_field_names_to_aliases",
-        "cohere.core.pydantic_utilities.UniversalBaseModel.serialize_model",
-    }
+# Fern-generated cohere SDK inherits these two from its ``UniversalBaseModel``; google-genai's
+# models all inherit one validator that only logs (see the provider module).
+_KIND_PRESERVING_HOOKS = (
+    frozenset(
+        {
+            "cohere.core.pydantic_utilities.UniversalBaseModel._coerce_field_names_to_aliases",
+            "cohere.core.pydantic_utilities.UniversalBaseModel.serialize_model",
+        }
+    )
+    | google.PASS_THROUGH_VALIDATORS
 )
 
 # Values the SDK accepts besides what the annotation says, keyed by (class, JSON key).

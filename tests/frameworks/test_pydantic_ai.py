@@ -447,7 +447,6 @@ def _google_agent(base_url: str, model: str, **kwargs: Any) -> Agent[Any, Any]:
 
 
 GEMINI_TYPE = "google.genai.types.GenerateContentResponse"
-gemini_typing = pytest.mark.xfail(strict=True, reason="Gemini typing lands with helper google")
 
 
 def _assert_gemini_typed(rec: Recording) -> None:
@@ -473,7 +472,6 @@ def test_google_text(corpus_dir: Path, tmp_path: Path) -> None:
     rec.assert_no_key(GOOGLE_KEY)
 
 
-@gemini_typing
 def test_google_text_typed(corpus_dir: Path, tmp_path: Path) -> None:
     _assert_gemini_typed(_google_text(corpus_dir, tmp_path))
 
@@ -503,7 +501,6 @@ def test_google_stream(corpus_dir: Path, tmp_path: Path) -> None:
     rec.assert_no_key(GOOGLE_KEY)
 
 
-@gemini_typing
 def test_google_stream_typed(corpus_dir: Path, tmp_path: Path) -> None:
     _assert_gemini_typed(_google_stream(corpus_dir, tmp_path))
 

@@ -1,0 +1,205 @@
+"""The ``client-ids`` matching rule: ids a client makes up compare by where they first appear.
+
+A tool loop sends ids back to the API to tie each tool result to its call. When the
+API made the id (OpenAI's ``call_…``, Anthropic's ``toolu_…``), replay hands the client
+the recorded one, and a request that sends back another is asking something else.
+When the client made it up (pydantic-ai's ``pyd_ai_<uuid>`` for Gemini, which sends
+none), every run sends a new one, and only its pattern means anything: which call a
+result answers, which ids are the same. So in the canonical body an id no recorded
+response of the cassette holds becomes ``<client id #n>``, ``n`` counting the distinct
+such ids in the order they first appear in the request.
+
+The id fields (:func:`slots`) are named one by one, by API: a field of another name
+keeps its value, because most other ids (``previous_response_id``, ``file_id``, a
+stored prompt's ``id``) name something on the server, chosen, not invented.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
+from typing import Any
+
+WHY = (
+    "Ids that tie a tool result to its call are compared by value when a recorded response of the "
+    "cassette holds them (sending back another call's id is a miss), and otherwise, ids the client made "
+    "up (pydantic-ai's `pyd_ai_…` for Gemini, a framework's own call ids), by where they first appear "
+    "in the request: a fresh id each run matches, two invented ids swapped or made equal do not. "
+    "The fields: `messages[].tool_calls[].id` and `messages[].tool_call_id` (OpenAI chat and the APIs "
+    "that copy it), `messages[].content[]` `*tool_use` block `id` and any block's `tool_use_id` "
+    "(Anthropic), `toolUse.toolUseId` and `toolResult.toolUseId` (Bedrock Converse), `input[].id` and "
+    "`input[].call_id` (Responses), `contents[].parts[].functionCall.id` and `functionResponse.id` "
+    "(Gemini). Other ids (`previous_response_id`, `file_id`, a stored prompt's `id`) name something "
+    "on the server and are compared by value. Request headers, idempotency keys among them, are not "
+    "matched at all: recordings do not keep them."
+)
+"""The rule's row in the README's rules table (see :func:`vcr_ext.canonical.rules_table`)."""
+
+_PLACEHOLDER = re.compile(r"<client id #\d+>\Z")
+
+# Any JSON string under a key that names an id, wherever it sits in a response body:
+# a JSON document, SSE ``data:`` lines, the JSON payloads of an AWS event stream.
+_RESPONSE_ID = re.compile(rb'"(?:id|[A-Za-z_]*_id|[A-Za-z]*Id)"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+Slot = tuple[dict[str, Any], str, str]
+"""Where an id sits: the object holding it, its key, and its path as miss explanations write it."""
+
+TAG = "_vcr_ext_response_ids"
+
+
+def _dicts(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, dict):
+                yield i, item
+
+
+def _slot(owner: Any, key: str, path: str) -> Iterator[Slot]:
+    if isinstance(owner, dict) and isinstance(owner.get(key), str):
+        yield owner, key, f"{path}.{key}"
+
+
+def slots(body: Any) -> Iterator[Slot]:
+    """The id fields of a request body, in document order (list order; fixed key order within an item).
+
+    Only the fields of the rule's table are visited, so the cost is one step per
+    message, part and call, whatever the size of the rest of the body.
+    """
+    if not isinstance(body, dict):
+        return
+    for m, message in _dicts(body.get("messages")):
+        at = f"messages[{m}]"
+        for c, call in _dicts(message.get("tool_calls")):
+            yield from _slot(call, "id", f"{at}.tool_calls[{c}]")
+        yield from _slot(message, "tool_call_id", at)
+        for b, block in _dicts(message.get("content")):
+            where = f"{at}.content[{b}]"
+            kind = block.get("type")
+            if isinstance(kind, str) and kind.endswith("tool_use"):
+                yield from _slot(block, "id", where)
+            yield from _slot(block, "tool_use_id", where)
+            for key in ("toolUse", "toolResult"):
+                yield from _slot(block.get(key), "toolUseId", f"{where}.{key}")
+    for i, item in _dicts(body.get("input")):
+        yield from _slot(item, "id", f"input[{i}]")
+        yield from _slot(item, "call_id", f"input[{i}]")
+    for c, content in _dicts(body.get("contents")):
+        for p, part in _dicts(content.get("parts")):
+            where = f"contents[{c}].parts[{p}]"
+            # google-genai writes camelCase; the API accepts the proto's snake_case names too.
+            for key in ("functionCall", "function_call", "functionResponse", "function_response"):
+                yield from _slot(part.get(key), "id", f"{where}.{key}")
+
+
+def replace(body: Any, produced: Container[str]) -> None:
+    """Replace, in place, every id of ``body`` that ``produced`` lacks by its placeholder."""
+    invented: dict[str, str] = {}
+    for owner, key, _ in slots(body):
+        value = owner[key]
+        if value not in produced:
+            owner[key] = invented.setdefault(value, f"<client id #{len(invented) + 1}>")
+
+
+def is_placeholder(value: Any) -> bool:
+    """Whether a canonical value is the placeholder of an invented id."""
+    return isinstance(value, str) and _PLACEHOLDER.match(value) is not None
+
+
+def explain_change(
+    path: str, recorded: Any, request: Any, recorded_body: Any, produced: Container[str]
+) -> str | None:
+    """What a miss explanation should add when the value at ``path`` is an id; ``None`` if it is not."""
+    if isinstance(recorded, str) and recorded in produced and path in {p for _, _, p in slots(recorded_body)}:
+        return "(the recorded id came from a recorded response: the request must send it back as it is)"
+    if is_placeholder(recorded) or is_placeholder(request):
+        return (
+            "(ids no recorded response holds are compared by where they first appear in the request: "
+            "here the request has another id than the recording)"
+        )
+    return None
+
+
+def _response_body(response: Mapping[str, Any]) -> bytes:
+    try:
+        body = response["body"]["string"]
+    except (KeyError, TypeError):
+        return b""
+    if isinstance(body, str):
+        return body.encode("utf-8", "surrogatepass")
+    return body if isinstance(body, bytes) else b""
+
+
+def ids_in(raw: bytes) -> set[str]:
+    """The strings under id-named keys (``id``, ``*_id``, ``*Id``) anywhere in a response body's bytes."""
+    found: set[str] = set()
+    for match in _RESPONSE_ID.finditer(raw):
+        token = match.group(1)
+        try:
+            found.add(json.loads(b'"' + token + b'"') if b"\\" in token else token.decode("utf-8"))
+        except ValueError:
+            continue
+    return found
+
+
+class ResponseIds(Container[str]):
+    """The ids a cassette's recorded responses hold, as replay serves them.
+
+    Read from the response bytes the first time a request with an id field asks
+    (a cassette whose requests carry none never pays for it), then kept up to date as
+    responses are added. ``version`` changes when an added response holds an id that an
+    earlier question found missing: match keys computed before then are stale.
+    """
+
+    def __init__(self, responses: Callable[[], Iterable[Mapping[str, Any]]]) -> None:
+        self._responses = responses
+        self._ids: set[str] | None = None
+        self._missing: set[str] = set()
+        self._lock = threading.Lock()
+        self.version = 0
+
+    def _known(self) -> set[str]:
+        with self._lock:
+            if self._ids is None:
+                ids: set[str] = set()
+                for response in self._responses():
+                    ids |= ids_in(_response_body(response))
+                self._ids = ids
+            return self._ids
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, str):
+            return False
+        if value in self._known():
+            return True
+        self._missing.add(value)
+        return False
+
+    def add(self, response: Mapping[str, Any]) -> bool:
+        """Take in a response just added to the cassette; ``True`` if keys computed before are now stale."""
+        with self._lock:
+            if self._ids is None:
+                return False  # read with all the others when first needed
+            new = ids_in(_response_body(response)) - self._ids
+            self._ids |= new
+            stale = not self._missing.isdisjoint(new)
+            if stale:
+                self.version += 1
+                self._missing -= new
+            return stale
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ResponseIds:
+        # Belongs to its cassette: vcrpy's copies of a tagged request share it.
+        return self
+
+
+def tag(request: Any, ids: ResponseIds) -> None:
+    """Tell the ``canonical_body`` matcher which cassette's response ids ``request`` is matched against."""
+    request.__dict__[TAG] = ids
+
+
+def tag_of(request: Any) -> ResponseIds | None:
+    """The response ids a request was tagged with, if any."""
+    ids = request.__dict__.get(TAG)
+    return ids if isinstance(ids, ResponseIds) else None

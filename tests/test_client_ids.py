@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 import yaml
@@ -323,7 +324,7 @@ def test_response_ids_are_read_from_json_sse_and_escapes() -> None:
     raw = (
         b'data: {"id":"rec-1","choices":[{"delta":{"tool_calls":[{"index":0,"id":"call_\\u0041b"}]}}]}\n\n'
         b'event: content_block_start\ndata: {"content_block": {"type": "tool_use", "id" : "toolu_1"}}\n\n'
-        b'{"item": {"call_id": "call_r", "toolUseId": "tooluse_b", "name": "id"}}'
+        b'{"item": {"call_id": "call_r", "toolUseId": "tooluse_b", "name": "id", "paid": "no"}}'
     )
     assert client_ids.ids_in(raw) == {"rec-1", "call_Ab", "toolu_1", "call_r", "tooluse_b"}
 
@@ -518,3 +519,42 @@ def test_a_call_id_the_server_made_must_come_back_unchanged(tmp_path: Path) -> N
         message = _miss(lambda: _openai_loop(dead, tool_call_id=lambda i: _pyd_ai_id()))
     assert "first difference at messages[2].tool_call_id" in message
     assert "came from a recorded response" in message
+
+
+def _chat_with_history(base_url: str, first: str, second: str) -> str:
+    """A chat request replaying a history whose two tool calls the client named itself."""
+    body = {
+        "model": "gpt-4o",
+        "tools": [WEATHER],
+        "messages": [
+            {"role": "user", "content": "Weather in Paris and Lyon?"},
+            {"role": "assistant", "tool_calls": [_call(first, "get_weather"), _call(second, "get_weather")]},
+            {"role": "tool", "tool_call_id": first, "content": "18 C"},
+            {"role": "tool", "tool_call_id": second, "content": "12 C"},
+        ],
+    }
+    reply = httpx.post(base_url + "/chat/completions", json=body, timeout=30)
+    reply.raise_for_status()
+    return str(reply.json()["choices"][0]["message"]["content"])
+
+
+def test_invented_ids_replay_through_vcrpys_scan_too(tmp_path: Path) -> None:
+    # A matcher without a key makes the cassette fall back to vcrpy's pairwise scan.
+    def same_model(r1: Any, r2: Any) -> None:
+        assert json.loads(r1.body)["model"] == json.loads(r2.body)["model"]
+
+    my_vcr = vcr_ext.VCR(record_mode="once")
+    my_vcr.register_matcher("same_model", same_model)
+    match_on = ("method", "route", "canonical_body", "same_model")
+    path = str(tmp_path / "history")
+    with FakeOpenAIServer() as server, my_vcr.use_cassette(path, match_on=match_on):
+        answer = _chat_with_history(server.base_url, "inv_1", "inv_2")
+    dead = "http://127.0.0.1:9/v1"
+    with my_vcr.use_cassette(path, match_on=match_on, record_mode="none"):
+        assert _chat_with_history(dead, _pyd_ai_id(), _pyd_ai_id()) == answer
+    with (
+        my_vcr.use_cassette(path, match_on=match_on, record_mode="none"),
+        pytest.raises(CannotOverwriteExistingCassetteException),
+    ):
+        same = _pyd_ai_id()
+        _chat_with_history(dead, same, same)  # two calls made one: another history

@@ -39,9 +39,14 @@ WHY = (
 
 _PLACEHOLDER = re.compile(r"<client id #\d+>\Z")
 
-# Any JSON string under a key that names an id, wherever it sits in a response body:
-# a JSON document, SSE ``data:`` lines, the JSON payloads of an AWS event stream.
-_RESPONSE_ID = re.compile(rb'"(?:id|[A-Za-z_]*_id|[A-Za-z]*Id)"\s*:\s*"((?:[^"\\]|\\.)*)"')
+# Any JSON string under a key that names an id (``id``, ``*_id``, ``*Id``), wherever it
+# sits in a response body: a JSON document, SSE ``data:`` lines, the JSON payloads of an
+# AWS event stream. Two patterns with a literal start, which the regex engine looks for
+# fast: one pattern for the three key forms scanned ~4 times slower.
+_STRING = rb'\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"'
+_LOWER_ID = re.compile(rb'id"' + _STRING)
+_CAMEL_ID = re.compile(rb'Id"' + _STRING)
+_BEFORE_LOWER_ID = frozenset({b'"', b"_"})
 
 Slot = tuple[dict[str, Any], str, str]
 """Where an id sits: the object holding it, its key, and its path as miss explanations write it."""
@@ -133,9 +138,12 @@ def _response_body(response: Mapping[str, Any]) -> bytes:
 
 def ids_in(raw: bytes) -> set[str]:
     """The strings under id-named keys (``id``, ``*_id``, ``*Id``) anywhere in a response body's bytes."""
+    tokens = {
+        m.group(1) for m in _LOWER_ID.finditer(raw) if raw[m.start() - 1 : m.start()] in _BEFORE_LOWER_ID
+    }
+    tokens.update(_CAMEL_ID.findall(raw))
     found: set[str] = set()
-    for match in _RESPONSE_ID.finditer(raw):
-        token = match.group(1)
+    for token in tokens:
         try:
             found.add(json.loads(b'"' + token + b'"') if b"\\" in token else token.decode("utf-8"))
         except ValueError:
@@ -171,7 +179,8 @@ class ResponseIds(Container[str]):
     def __contains__(self, value: object) -> bool:
         if not isinstance(value, str):
             return False
-        if value in self._known():
+        known = self._ids if self._ids is not None else self._known()
+        if value in known:
             return True
         self._missing.add(value)
         return False

@@ -18,11 +18,14 @@ from typing import Any
 import httpx
 import openai
 import pytest
+import vcr.matchers
 import yaml
 from vcr.errors import CannotOverwriteExistingCassetteException
+from vcr.request import Request
 
 import vcr_ext
-from vcr_ext import canonical, client_ids
+from vcr_ext import canonical, client_ids, matchers
+from vcr_ext.cassette import IndexedCassette
 from vcr_ext.demo.server import FakeOpenAIServer
 
 CHAT = "/v1/chat/completions"
@@ -558,3 +561,36 @@ def test_invented_ids_replay_through_vcrpys_scan_too(tmp_path: Path) -> None:
     ):
         same = _pyd_ai_id()
         _chat_with_history(dead, same, same)  # two calls made one: another history
+
+
+def _cassette(interactions: list[tuple[dict[str, Any], bytes]]) -> IndexedCassette:
+    cassette = IndexedCassette(
+        "unused-path",
+        match_on=(vcr.matchers.method, matchers.route, matchers.canonical_body),
+        allow_playback_repeats=True,  # asking does not claim a recording
+    )
+    cassette.rewound = True  # replaying, as a loaded cassette is
+    for body, answer in interactions:
+        cassette.append(_post(body), {"status": {"code": 200, "message": "OK"}, "body": {"string": answer}})
+    return cassette
+
+
+def _post(body: dict[str, Any]) -> Request:
+    return Request("POST", "http://127.0.0.1:9/v1/chat/completions", json.dumps(body).encode(), {})
+
+
+def _tool_result(call_id: str) -> dict[str, Any]:
+    return {"model": "m", "messages": [{"role": "tool", "tool_call_id": call_id, "content": "18 C"}]}
+
+
+def test_keys_taken_before_a_response_brought_an_id_agree_with_a_fresh_load() -> None:
+    first = (_tool_result("inv_x"), b'{"id": "rec-1"}')
+    # A later response holds inv_x: from then on inv_x is an id a response made.
+    later = ({"model": "m", "messages": []}, b'{"id": "rec-2", "echo": {"call_id": "inv_x"}}')
+    cassette = _cassette([first])
+    assert cassette.can_play_response_for(_post(_tool_result("pyd_ai_1")))  # inv_x was the client's own
+    cassette.append(_post(later[0]), {"status": {"code": 200, "message": "OK"}, "body": {"string": later[1]}})
+    fresh = _cassette([first, later])
+    assert not fresh.can_play_response_for(_post(_tool_result("pyd_ai_2")))
+    assert not cassette.can_play_response_for(_post(_tool_result("pyd_ai_2")))  # its index was rebuilt
+    assert cassette.can_play_response_for(_post(_tool_result("inv_x")))

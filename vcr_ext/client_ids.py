@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from typing import Any
 
 WHY = (
@@ -48,54 +48,72 @@ _LOWER_ID = re.compile(rb'id"' + _STRING)
 _CAMEL_ID = re.compile(rb'Id"' + _STRING)
 _BEFORE_LOWER_ID = frozenset({b'"', b"_"})
 
-Slot = tuple[dict[str, Any], str, str]
-"""Where an id sits: the object holding it, its key, and its path as miss explanations write it."""
+Slot = tuple[dict[str, Any], str, tuple[str | int, ...]]
+"""Where an id sits: the object holding it, its key, and its path (keys and list positions)."""
 
 TAG = "_vcr_ext_response_ids"
+_CALL_PARTS = ("functionCall", "function_call", "functionResponse", "function_response")
 
 
-def _dicts(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            if isinstance(item, dict):
-                yield i, item
-
-
-def _slot(owner: Any, key: str, path: str) -> Iterator[Slot]:
-    if isinstance(owner, dict) and isinstance(owner.get(key), str):
-        yield owner, key, f"{path}.{key}"
-
-
-def slots(body: Any) -> Iterator[Slot]:
+def slots(body: Any) -> list[Slot]:
     """The id fields of a request body, in document order (list order; fixed key order within an item).
 
     Only the fields of the rule's table are visited, so the cost is one step per
-    message, part and call, whatever the size of the rest of the body.
+    message, part and call, whatever the size of the rest of the body. Written as
+    plain loops: this runs for every body the matcher keys.
     """
+    found: list[Slot] = []
     if not isinstance(body, dict):
-        return
-    for m, message in _dicts(body.get("messages")):
-        at = f"messages[{m}]"
-        for c, call in _dicts(message.get("tool_calls")):
-            yield from _slot(call, "id", f"{at}.tool_calls[{c}]")
-        yield from _slot(message, "tool_call_id", at)
-        for b, block in _dicts(message.get("content")):
-            where = f"{at}.content[{b}]"
+        return found
+    messages = body.get("messages")
+    for m, message in enumerate(messages if isinstance(messages, list) else ()):
+        if not isinstance(message, dict):
+            continue
+        calls = message.get("tool_calls")
+        for c, call in enumerate(calls if isinstance(calls, list) else ()):
+            if isinstance(call, dict) and isinstance(call.get("id"), str):
+                found.append((call, "id", ("messages", m, "tool_calls", c, "id")))
+        if isinstance(message.get("tool_call_id"), str):
+            found.append((message, "tool_call_id", ("messages", m, "tool_call_id")))
+        content = message.get("content")
+        for b, block in enumerate(content if isinstance(content, list) else ()):
+            if not isinstance(block, dict):
+                continue
             kind = block.get("type")
-            if isinstance(kind, str) and kind.endswith("tool_use"):
-                yield from _slot(block, "id", where)
-            yield from _slot(block, "tool_use_id", where)
+            if isinstance(kind, str) and kind.endswith("tool_use") and isinstance(block.get("id"), str):
+                found.append((block, "id", ("messages", m, "content", b, "id")))
+            if isinstance(block.get("tool_use_id"), str):
+                found.append((block, "tool_use_id", ("messages", m, "content", b, "tool_use_id")))
             for key in ("toolUse", "toolResult"):
-                yield from _slot(block.get(key), "toolUseId", f"{where}.{key}")
-    for i, item in _dicts(body.get("input")):
-        yield from _slot(item, "id", f"input[{i}]")
-        yield from _slot(item, "call_id", f"input[{i}]")
-    for c, content in _dicts(body.get("contents")):
-        for p, part in _dicts(content.get("parts")):
-            where = f"contents[{c}].parts[{p}]"
+                inner = block.get(key)
+                if isinstance(inner, dict) and isinstance(inner.get("toolUseId"), str):
+                    found.append((inner, "toolUseId", ("messages", m, "content", b, key, "toolUseId")))
+    items = body.get("input")
+    for i, item in enumerate(items if isinstance(items, list) else ()):
+        if isinstance(item, dict):
+            for key in ("id", "call_id"):
+                if isinstance(item.get(key), str):
+                    found.append((item, key, ("input", i, key)))
+    contents = body.get("contents")
+    for c, turn in enumerate(contents if isinstance(contents, list) else ()):
+        parts = turn.get("parts") if isinstance(turn, dict) else None
+        for p, part in enumerate(parts if isinstance(parts, list) else ()):
+            if not isinstance(part, dict):
+                continue
             # google-genai writes camelCase; the API accepts the proto's snake_case names too.
-            for key in ("functionCall", "function_call", "functionResponse", "function_response"):
-                yield from _slot(part.get(key), "id", f"{where}.{key}")
+            for key in _CALL_PARTS:
+                inner = part.get(key)
+                if isinstance(inner, dict) and isinstance(inner.get("id"), str):
+                    found.append((inner, "id", ("contents", c, "parts", p, key, "id")))
+    return found
+
+
+def path_text(path: tuple[str | int, ...]) -> str:
+    """A slot's path as miss explanations write it: ``messages[2].tool_call_id``."""
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
+    return text
 
 
 def replace(body: Any, produced: Container[str]) -> None:
@@ -104,7 +122,10 @@ def replace(body: Any, produced: Container[str]) -> None:
     for owner, key, _ in slots(body):
         value = owner[key]
         if value not in produced:
-            owner[key] = invented.setdefault(value, f"<client id #{len(invented) + 1}>")
+            placeholder = invented.get(value)
+            if placeholder is None:
+                placeholder = invented[value] = f"<client id #{len(invented) + 1}>"
+            owner[key] = placeholder
 
 
 def is_placeholder(value: Any) -> bool:
@@ -116,7 +137,11 @@ def explain_change(
     path: str, recorded: Any, request: Any, recorded_body: Any, produced: Container[str]
 ) -> str | None:
     """What a miss explanation should add when the value at ``path`` is an id; ``None`` if it is not."""
-    if isinstance(recorded, str) and recorded in produced and path in {p for _, _, p in slots(recorded_body)}:
+    if (
+        isinstance(recorded, str)
+        and recorded in produced
+        and path in {path_text(p) for _, _, p in slots(recorded_body)}
+    ):
         return "(the recorded id came from a recorded response: the request must send it back as it is)"
     if is_placeholder(recorded) or is_placeholder(request):
         return (

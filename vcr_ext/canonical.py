@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from . import client_ids
 from .providers import google
 
 # First path segments of the OpenAI REST API. A path that has no ``v1`` segment (Azure's
@@ -390,7 +391,9 @@ BODY_RULES: tuple[Rule, ...] = (
         visit=_visit_closed_objects,
     ),
 )
-"""The rules, in the order they are applied. Key order and float noise (below) always apply."""
+"""The rules, in the order they are applied. Key order and float noise (below) always apply,
+and the ``client-ids`` rule (:mod:`vcr_ext.client_ids`) last, when the ids of the cassette's
+responses are known."""
 
 KEY_ORDER_WHY = "Object key order never matters in JSON."
 FLOAT_NOISE_WHY = (
@@ -404,6 +407,7 @@ def rules_table() -> str:
     """The rules as the README's Markdown table (a test keeps the README equal to it)."""
     rows = [("`key-order`", KEY_ORDER_WHY), ("`float-noise`", FLOAT_NOISE_WHY)]
     rows += [(f"`{rule.name}`", rule.why) for rule in BODY_RULES]
+    rows.append(("`client-ids`", client_ids.WHY))
     return "\n".join(["| rule | why it is safe |", "|---|---|", *(f"| {n} | {w} |" for n, w in rows)])
 
 
@@ -423,8 +427,14 @@ def canonical_value(value: Any) -> Any:
     return value
 
 
-def canonical_body(is_json: bool, value: Any, route_: str = "") -> Any:
+def canonical_body(
+    is_json: bool, value: Any, route_: str = "", produced: Container[str] | None = None
+) -> Any:
     """The canonical form of a request body: every rule of :data:`BODY_RULES` applied, floats rounded.
+
+    ``produced``: the ids the recorded responses of the cassette hold; with it, the
+    ``client-ids`` rule replaces every other id the body sends back by its placeholder.
+    Without it (no cassette to ask) ids compare by value.
 
     Non-JSON bodies stay bytes, except that a multipart body's random boundary is
     replaced, so the same upload matches however the client drew its boundary.
@@ -446,6 +456,8 @@ def canonical_body(is_json: bool, value: Any, route_: str = "") -> Any:
                     visitor(sub, strict)
 
             _walk_schema(schema, visit)
+        if produced is not None:
+            client_ids.replace(body, produced)
     return body
 
 
@@ -456,6 +468,8 @@ def key_of(canonical: Any) -> str | bytes:
     return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def body_key(is_json: bool, value: Any, route_: str = "") -> str | bytes:
-    """A hashable key equal for canonically equal bodies."""
-    return key_of(canonical_body(is_json, value, route_))
+def body_key(
+    is_json: bool, value: Any, route_: str = "", produced: Container[str] | None = None
+) -> str | bytes:
+    """A hashable key equal for canonically equal bodies (``produced`` as for :func:`canonical_body`)."""
+    return key_of(canonical_body(is_json, value, route_, produced))

@@ -14,6 +14,10 @@ bytes, which is what a client replaying a recording sends in nearly every case, 
 canonical form of a body (the costly key) is computed only when no recording has the
 very same bytes. A request thus plays the first unplayed recording with its exact
 bytes, and failing that the first with its canonical form.
+
+Every request the cassette filters (recorded or asked for) is tagged with the
+cassette's :class:`~vcr_ext.client_ids.ResponseIds`, so that the canonical form knows
+which ids the recorded responses hold (the ``client-ids`` rule).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from vcr.cassette import Cassette, CassetteContextDecorator
 from vcr.record_mode import RecordMode
 from vcr.request import Request
 
-from . import run, usage
+from . import client_ids, run, usage
 from .interactions import ORIGIN_KEY, origin_of
 from .matchers import KeyFunction, canonical_body, key_function, similarity
 from .patching import PatcherBuilder
@@ -104,6 +108,9 @@ class IndexedCassette(Cassette):  # type: ignore[misc]
         self._claimed: set[int] = set()
         self._loading = False
         super().__init__(*args, **kwargs)
+        self._ids = client_ids.ResponseIds(lambda: [response for _, response in self.data])
+        user_filter: Callable[[Request], Any] = self.__dict__["_before_record_request"]  # set by vcrpy
+        self._before_record_request = self._tagging(user_filter)
         keys = [key_function(m) for m in self._match_on]
         self._key_functions: list[KeyFunction] | None = (
             None if any(k is None for k in keys) else [k for k in keys if k is not None]
@@ -113,6 +120,21 @@ class IndexedCassette(Cassette):  # type: ignore[misc]
         self._canonical = canonical_body in self._match_on
         self._exact: dict[Key, list[int]] = {}
         self._by_canonical: dict[Key, list[int]] | None = None
+
+    def _tagging(self, before_record_request: Callable[[Request], Any]) -> Callable[[Request], Any]:
+        """The user's request filter, then the tag of this cassette's response ids on what it returns.
+
+        vcrpy runs the filter on every request it stores, plays or explains, so every
+        request the matchers see here is tagged.
+        """
+
+        def filtered(request: Request) -> Any:
+            result = before_record_request(request)
+            if isinstance(result, Request):
+                client_ids.tag(result, self._ids)
+            return result
+
+        return filtered
 
     def _key(self, request: Request) -> Key:
         assert self._key_functions is not None
@@ -201,6 +223,10 @@ class IndexedCassette(Cassette):  # type: ignore[misc]
             super()._load()
         finally:
             self._loading = False
+        # vcrpy keeps the loaded requests as they were before the filter: compared with the
+        # stored ones when saving, they need the same tag.
+        for request, _ in self._old_interactions:
+            client_ids.tag(request, self._ids)
 
     def append(self, request: Request, response: dict[str, Any]) -> None:
         with self._lock:
@@ -220,6 +246,9 @@ class IndexedCassette(Cassette):  # type: ignore[misc]
             super().append(request, response)
         if self._key_functions is None or len(self.data) == position:
             return
+        if self._ids.add(self.data[position][1]):
+            # An id a request's key took for the client's own turned up in a response.
+            self._by_canonical = None
         stored = self.data[position][0]
         self._exact.setdefault(self._exact_key(stored), []).append(position)
         if self._by_canonical is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,8 +95,18 @@ def _pair(recorded: Any, request: Any) -> tuple[str, str]:
     return f'"{window(recorded)}"', f'"{window(request)}"'
 
 
-def describe(recorded: Any, request: Any, *, route: str, model: Any) -> str:
-    """A few lines a person can act on: where the first difference is, then each difference."""
+def describe(
+    recorded: Any,
+    request: Any,
+    *,
+    route: str,
+    model: Any,
+    note: Callable[[Difference], str | None] | None = None,
+) -> str:
+    """A few lines a person can act on: where the first difference is, then each difference.
+
+    ``note`` may add a line under a difference (what a rule makes of that field).
+    """
     found = differences(recorded, request)
     if not found:
         return f"{route}: the bodies are equal"
@@ -105,6 +116,9 @@ def describe(recorded: Any, request: Any, *, route: str, model: Any) -> str:
             old, new = _pair(d.recorded, d.request)
             lines.append(f"  ~ {d.path}: recorded {old}")
             lines.append(f"    {' ' * len(d.path)}  request  {new}")
+            extra = note(d) if note is not None else None
+            if extra:
+                lines.append(f"    {' ' * len(d.path)}  {extra}")
         elif d.kind == "added":
             lines.append(f"  + {d.path} (only in the request): {_short(d.request)}")
         else:

@@ -14,7 +14,7 @@ from typing import Any
 import vcr.matchers
 from vcr.request import Request
 
-from . import canonical, explain
+from . import canonical, client_ids, explain
 from .interactions import body_memo
 
 KeyFunction = Callable[[Request], Hashable]
@@ -55,21 +55,40 @@ def route_key(request: Request) -> str:
 
 
 def canonical_value(request: Request) -> Any:
-    """The canonical body of a request, computed once per body object."""
+    """The canonical body of a request, computed once per body object.
+
+    A request a cassette tagged with its responses' ids (:func:`vcr_ext.client_ids.tag`)
+    gets the ``client-ids`` rule too, computed once per body and version of those ids.
+    """
+    return _canonical(request)[0]
+
+
+def _canonical(request: Request) -> list[Any]:
+    """``[canonical body, key or None]`` of a request, from its memo."""
     memo = body_memo(request)
-    slot = ("canonical", canonical.route(request.uri))
-    if slot not in memo.keys:
-        memo.keys[slot] = canonical.canonical_body(memo.is_json, memo.value, slot[1])
-    return memo.keys[slot]
+    route_ = canonical.route(request.uri)
+    ids = client_ids.tag_of(request)
+    if ids is None:
+        slot = ("canonical", route_)
+        if slot not in memo.keys:
+            memo.keys[slot] = [canonical.canonical_body(memo.is_json, memo.value, route_), None]
+        entry: list[Any] = memo.keys[slot]
+        return entry
+    slot = ("canonical+ids", route_)
+    entry = memo.keys.get(slot) or [None, None, None, -1]
+    if entry[2] is not ids or entry[3] != ids.version:
+        version = ids.version  # read first: ids found missing while computing may turn up later
+        entry = [canonical.canonical_body(memo.is_json, memo.value, route_, ids), None, ids, version]
+        memo.keys[slot] = entry
+    return entry
 
 
 def body_key(request: Request) -> Hashable:
     """The canonical body of a request as one hashable key, computed once per body object."""
-    memo = body_memo(request)
-    slot = ("key", canonical.route(request.uri))
-    key: Hashable | None = memo.keys.get(slot)
-    if key is None:
-        key = memo.keys[slot] = canonical.key_of(canonical_value(request))
+    entry = _canonical(request)
+    if entry[1] is None:
+        entry[1] = canonical.key_of(entry[0])
+    key: Hashable = entry[1]
     return key
 
 
@@ -82,8 +101,15 @@ def _explain_body(new: Request, recorded: Request) -> str:
     if isinstance(old_value, bytes) or isinstance(new_value, bytes):
         return f"bodies differ as bytes: request {_preview(new_value)}, recorded {_preview(old_value)}"
     model = new_value.get("model") if isinstance(new_value, dict) else None
+    ids = client_ids.tag_of(recorded)
+
+    def note(d: explain.Difference) -> str | None:
+        if ids is None or d.kind != "changed":
+            return None
+        return client_ids.explain_change(d.path, d.recorded, d.request, old_value, ids)
+
     return explain.describe(
-        old_value, new_value, route=f"{new.method} {canonical.route(new.uri)}", model=model
+        old_value, new_value, route=f"{new.method} {canonical.route(new.uri)}", model=model, note=note
     )
 
 

@@ -554,11 +554,10 @@ def _google_tool_loop(corpus_dir: Path, tmp_path: Path, before_run: Callable[[],
     return rec
 
 
-@pytest.mark.xfail(strict=True, reason="needs the client-invented id rule (helper ids)")
 def test_google_tool_loop(corpus_dir: Path, tmp_path: Path) -> None:
     # pydantic-ai invents the functionCall id (pyd_ai_<uuid4>) Gemini does not send, and
-    # sends it back in the second request: that request differs on every run, so the
-    # replay finds no recording for it.
+    # sends it back in the second request: that request differs on every run, and replays
+    # by the client-ids rule (an id no recorded response holds compares by where it appears).
     # The ids differ in the messages too, legitimately: compared by where they appear.
     rec = _google_tool_loop(corpus_dir, tmp_path, lambda: None)
     assert _invented_ids_numbered(rec.replayed) == _invented_ids_numbered(rec.live)

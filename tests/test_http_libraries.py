@@ -106,3 +106,38 @@ def test_compressed_responses_are_stored_decoded_and_replayed(tmp_path: Path) ->
             model="m", messages=[{"role": "user", "content": "hi"}]
         )
     assert replayed.choices[0].message.content == live.choices[0].message.content == "squeezed"
+
+
+def _with_aiohttp_lower_case_method(base: str) -> tuple[int, str, str]:
+    # google-genai's async client calls aiohttp's ``request("post", ...)``: vcrpy's stub
+    # sees the method as spelled, while the wire (and every other client) says POST.
+    async def run() -> tuple[int, str, str]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request("post", f"{base}/chat/completions", json=BODY, headers=HEADERS) as r,
+        ):
+            return r.status, r.headers["content-type"], await r.text()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("record_with", "replay_with"),
+    [(_with_aiohttp_lower_case_method, _with_httpx), (_with_httpx, _with_aiohttp_lower_case_method)],
+    ids=["lower-case-recorded", "lower-case-replayed"],
+)
+def test_a_method_spelled_in_lower_case_matches_its_upper_case_recording(
+    tmp_path: Path,
+    record_with: Callable[[str], tuple[int, str, str]],
+    replay_with: Callable[[str], tuple[int, str, str]],
+) -> None:
+    cassette = str(tmp_path / "cas")
+    with FakeOpenAIServer() as server, vcr_ext.VCR(record_mode="once").use_cassette(cassette):
+        live = record_with(server.base_url)
+        assert [r.method for r in server.requests] == ["POST"]
+    (written,) = (tmp_path / "cas").glob("*.json")
+    assert json.loads(written.read_text())["request"]["method"] == "POST"
+    with vcr_ext.VCR(record_mode="none").use_cassette(cassette) as replay:
+        replayed = replay_with("http://127.0.0.1:9/v1")
+        assert replay.all_played
+    assert _events(replayed[2]) == _events(live[2])

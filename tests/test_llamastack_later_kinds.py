@@ -605,12 +605,6 @@ def test_vertex_records_replay_through_google_genai_async_over_httpx(tmp_path: P
     assert _without_http(_dump(message)) == _without_http(live["records"][1]["response"]["body"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CannotOverwriteExistingCassetteException,
-    reason="core, not the adapter: over aiohttp google-genai sends method 'post'; vcrpy's aiohttp stub "
-    "keeps it lower-case and vcrpy's method matcher is case-sensitive, so it never matches a 'POST'",
-)
 def test_vertex_records_replay_through_google_genai_async_over_aiohttp(tmp_path: Path) -> None:
     pytest.importorskip("aiohttp", reason="aiohttp is not installed: google-genai then uses httpx")
     cassette, live = _vertex_records(tmp_path)

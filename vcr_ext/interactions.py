@@ -243,7 +243,9 @@ def to_record(
     stored = record.normalize_body(stored, rhash, route, ids)
     return record.build(
         test_id=test_id,
-        method=request.method,
+        # aiohttp hands vcrpy the method as the caller spelled it ("post"); the wire, and
+        # every other client, says "POST".
+        method=request.method.upper(),
         url=url,
         body=body,
         endpoint=route,

@@ -123,10 +123,20 @@ def _preview(key: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
+def method_key(request: Request) -> str:
+    """The HTTP method as the wire sends it: aiohttp hands vcrpy the caller's spelling (``post``)."""
+    return str(request.method).upper()
+
+
+def _explain_method(new: Request, recorded: Request) -> str:
+    return f"request {method_key(new)}, recorded {method_key(recorded)}"
+
+
+method = KeyedMatcher("method", method_key, _explain_method)
 route = KeyedMatcher("route", route_key, _explain_route)
 canonical_body = KeyedMatcher("canonical_body", body_key, _explain_body)
 
-MATCHERS: dict[str, KeyedMatcher] = {m.__name__: m for m in (route, canonical_body)}
+MATCHERS: dict[str, KeyedMatcher] = {m.__name__: m for m in (method, route, canonical_body)}
 DEFAULT_MATCH_ON = ("method", "route", "canonical_body")
 
 # vcrpy's own matchers whose verdict is an equality of one request attribute, so that a

@@ -738,7 +738,9 @@ def _fill_bedrock(s: Summary, route: str, items: list[Any]) -> None:
     if inner:
         dicts = [p for p in inner if isinstance(p, dict)]
         # An Anthropic model's own stream, as the anthropic SDK's AnthropicBedrock client reads it.
+        # ``provider`` names whose payloads they are (the route still says Bedrock).
         if _provider("", dicts) == "anthropic":
+            s.provider = "anthropic"
             _fill_anthropic(s, dicts)
             return
         s.note = _preview(inner if len(inner) > 1 else inner[0])

@@ -485,6 +485,7 @@ def test_gemini_stream_joins_thought_and_text(corpus_dir: Path, tmp_path: Path, 
         records = _raw_text(records, text)
     [shown] = _show_json(_write(records, tmp_path, "gemini-stream"))
     assert shown["provider"] == "google"
+    assert shown["model"] == interaction["request"]["uri"].split("/models/")[1].split(":")[0]
     choice = shown["choices"][0]
     assert (choice["reasoning"], choice["text"], choice["finish_reason"]) == (thought, answer, finish[-1])
     last = chunks[-1]["usageMetadata"]
@@ -506,6 +507,8 @@ def test_bedrock_converse_shows_reasoning_text_and_tool_use(corpus_dir: Path, tm
     path = _write(_convert(src, tmp_path), tmp_path, "bedrock")
     shown = _show_json(path)[0]
     assert shown["provider"] == "bedrock"
+    model_id = _interactions(src)[0]["request"]["uri"].split("/model/")[1].split("/")[0]
+    assert shown["model"] == model_id.replace("%3A", ":")  # the model is named in the path only
     choice = shown["choices"][0]
     assert choice["text"] == "".join(b["text"] for b in content if "text" in b)
     assert choice["reasoning"] == "".join(
@@ -526,6 +529,17 @@ def test_bedrock_converse_shows_reasoning_text_and_tool_use(corpus_dir: Path, tm
     )
     lines = _block_lines(_show(path))
     assert f"toolUse {uses[0]['name']} ({uses[0]['toolUseId']})" in lines
+    # --usage adds the tokens of both calls of the cassette under the model the path names.
+    proc = _cli("show", "--usage", "--json", path)
+    assert proc.returncode == 0, proc.stderr
+    bodies = [it["response"]["parsed_body"] for it in _interactions(src)]
+    [row] = json.loads(proc.stdout)["models"]
+    assert (row["model"], row["requests"], row["input_tokens"], row["output_tokens"]) == (
+        shown["model"],
+        len(bodies),
+        sum(b["usage"]["inputTokens"] for b in bodies),
+        sum(b["usage"]["outputTokens"] for b in bodies),
+    )
     assert f"stopReason: {body['stopReason']}" in lines
 
 

@@ -22,7 +22,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from . import sdk_types, sse
 from .formats import llamastack
@@ -461,6 +461,15 @@ _BEDROCK_STREAMS = ("converse-stream", "invoke-with-response-stream")
 _BEDROCK_ACTIONS = ("converse", "invoke", *_BEDROCK_STREAMS)
 
 
+def _model_in_route(route: str) -> str | None:
+    """The model Gemini, Vertex AI and Bedrock name in the path: ``models/<m>:call``, ``/model/<id>/call``."""
+    if _bedrock_action(route) is not None:
+        return unquote(route.split("/")[2])
+    _, found, rest = route.rpartition("/models/")
+    model, colon, _ = rest.partition(":")
+    return model if found and colon and model else None
+
+
 def _bedrock_action(route: str) -> str | None:
     """``converse``, ``converse-stream``, ``invoke``... of a ``/model/<id>/<action>`` route, else ``None``."""
     parts = route.split("/")
@@ -756,6 +765,7 @@ _READERS = {"anthropic": _fill_anthropic, "cohere": _fill_cohere, "google": _fil
 def _summarize_bedrock(s: Summary, body: Any) -> None:
     """A Bedrock Runtime body: JSON, stored event-stream items, or event-stream bytes kept whole."""
     s.kind, s.provider = "chat", "bedrock"
+    s.model = s.model or _model_in_route(s.route or "")
     u = sdk_types.unwrap(body)
     if u.type_name in sdk_types.RAW_TYPES and isinstance(u.payload, str):
         try:
@@ -902,6 +912,7 @@ def _fill(s: Summary, route: str | None, payloads: list[Any], *, streamed: bool)
     provider = _provider(route, dicts)
     if provider in _READERS:
         s.kind, s.provider = "chat", provider
+        s.model = s.model or _model_in_route(route)
         _READERS[provider](s, dicts)
     elif any(_str(p.get("type")) and str(p["type"]).startswith("response.") for p in dicts) or (
         route.startswith("/v1/responses") and streamed

@@ -453,6 +453,19 @@ def test_gemini_function_call_and_thought_signature_response(corpus_dir: Path, t
     assert f"finishReason: {candidate['finishReason']}" in lines
 
 
+def test_vertex_blocked_prompt_is_shown_as_the_error(corpus_dir: Path, tmp_path: Path) -> None:
+    src = _source(corpus_dir, "google", "test_google_model_armor_prompt_template_text_gets_blocked.yaml")
+    at = next(
+        i for i, it in enumerate(_interactions(src)) if it["request"]["uri"].endswith(":generateContent")
+    )
+    body = _interactions(src)[at]["response"]["parsed_body"]
+    feedback = body["promptFeedback"]
+    shown = _show_json(_write(_convert(src, tmp_path), tmp_path, "blocked"))[at]
+    assert shown["provider"] == "google" and shown["status"] == 200
+    assert shown["error"] == f"prompt blocked: {feedback['blockReason']}: {feedback['blockReasonMessage']}"
+    assert "promptTokenCount" not in body["usageMetadata"] and shown["usage"] is None  # no counts were sent
+
+
 @pytest.mark.parametrize("form", ["plain JSON", "typed (h/google)", "raw text"])
 def test_gemini_stream_joins_thought_and_text(corpus_dir: Path, tmp_path: Path, form: str) -> None:
     src = _source(corpus_dir, "google", "test_google_model_thinking_part_iter.yaml")

@@ -642,15 +642,16 @@ def _fill_google(s: Summary, dicts: list[dict[str, Any]]) -> None:
     for d in dicts:
         s.response_model = _str(d.get("modelVersion")) or s.response_model
         metadata = _dict(d.get("usageMetadata"))
-        if metadata:  # every chunk carries the counts so far: the last one holds the totals
-            s.usage = Usage(
-                _int(metadata.get("promptTokenCount")),
-                _int(metadata.get("candidatesTokenCount")),
-                _int(metadata.get("totalTokenCount")),
-            )
-        blocked = _str(_dict(d.get("promptFeedback")).get("blockReason"))
-        if blocked:
-            s.error = f"prompt blocked: {blocked}"
+        counts = [
+            _int(metadata.get(k)) for k in ("promptTokenCount", "candidatesTokenCount", "totalTokenCount")
+        ]
+        if any(c is not None for c in counts):  # each chunk has the counts so far: the last holds the totals
+            s.usage = Usage(*counts)
+        feedback = _dict(d.get("promptFeedback"))
+        blocked = _str(feedback.get("blockReason"))
+        if blocked:  # no candidates then: the reason is the whole answer
+            why = _str(feedback.get("blockReasonMessage"))
+            s.error = f"prompt blocked: {blocked}" + (f": {why}" if why else "")
         for position, raw in enumerate(_list(d.get("candidates"))):
             c = _dict(raw)
             choice = _choice(choices, c.get("index", position))

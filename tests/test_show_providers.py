@@ -195,6 +195,10 @@ def _assert_anthropic_stream(shown: dict[str, Any], events: list[dict[str, Any]]
     assert choice["finish_reason"] == snapshot.stop_reason
     assert shown["usage"]["input_tokens"] == snapshot.usage.input_tokens
     assert shown["usage"]["output_tokens"] == snapshot.usage.output_tokens
+    shown_kinds = ("text", "thinking", "redacted_thinking", "tool_use", "server_tool_use", "mcp_tool_use")
+    others = [b.type for b in blocks if b.type not in shown_kinds]
+    assert others, "the chosen stream holds a server tool's result"
+    assert shown["note"].endswith("other content blocks: " + ", ".join(others))
 
 
 @pytest.mark.parametrize("form", ["typed", "plain JSON", "raw text"])

@@ -509,8 +509,10 @@ def _marker(current: str | None, what: str) -> str:
     return ("\n" if current else "") + f"[{what}]"
 
 
-def _anthropic_block(choice: Choice, calls: dict[int, ToolCall], index: int, block: dict[str, Any]) -> None:
-    """A whole content block of a ``Message`` (or the opening of one in a stream)."""
+def _anthropic_block(
+    choice: Choice, calls: dict[int, ToolCall], index: int, block: dict[str, Any]
+) -> str | None:
+    """A whole content block of a ``Message`` (or the opening of one); its type if it is none of these."""
     kind = _str(block.get("type"))
     if kind == "text":
         choice.text = _append(choice.text, block.get("text"))
@@ -524,6 +526,9 @@ def _anthropic_block(choice: Choice, calls: dict[int, ToolCall], index: int, blo
         if "input" in block:
             call.arguments = _arguments(block.get("input"))
         calls[index] = call
+    else:
+        return kind or "?"  # a server tool's result, a container upload...: named, not shown
+    return None
 
 
 def _fill_anthropic(s: Summary, dicts: list[dict[str, Any]]) -> None:
@@ -532,12 +537,13 @@ def _fill_anthropic(s: Summary, dicts: list[dict[str, Any]]) -> None:
     calls: dict[int, ToolCall] = {}
     streamed_input: dict[int, str] = {}
     usage: dict[str, Any] = {}
+    others: list[str | None] = []
     for d in dicts:
         kind = d.get("type")
         if kind == "message":
             s.response_model = _str(d.get("model"))
             for index, block in enumerate(_list(d.get("content"))):
-                _anthropic_block(choice, calls, index, _dict(block))
+                others.append(_anthropic_block(choice, calls, index, _dict(block)))
             choice.finish_reason = _str(d.get("stop_reason"))
             usage.update(_dict(d.get("usage")))
         elif kind == "message_start":
@@ -545,7 +551,8 @@ def _fill_anthropic(s: Summary, dicts: list[dict[str, Any]]) -> None:
             s.response_model = _str(message.get("model"))
             usage.update(_dict(message.get("usage")))
         elif kind == "content_block_start":
-            _anthropic_block(choice, calls, _int(d.get("index")) or 0, _dict(d.get("content_block")))
+            block = _dict(d.get("content_block"))
+            others.append(_anthropic_block(choice, calls, _int(d.get("index")) or 0, block))
         elif kind == "content_block_delta":
             index, delta = _int(d.get("index")) or 0, _dict(d.get("delta"))
             choice.text = _append(choice.text, delta.get("text"))
@@ -564,6 +571,10 @@ def _fill_anthropic(s: Summary, dicts: list[dict[str, Any]]) -> None:
     choice.tool_calls = [calls[k] for k in sorted(calls)]
     s.choices = [choice]
     s.usage = _usage(usage)
+    named = [kind for kind in others if kind is not None]
+    if named:
+        text = "other content blocks: " + ", ".join(named)
+        s.note = f"{s.note}; {text}" if s.note else text  # a raw stream's note stays
 
 
 def _cohere_usage(data: Any) -> Usage | None:

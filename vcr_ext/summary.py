@@ -4,13 +4,16 @@
 text joined, tool calls with their joined arguments, finish reasons, token usage,
 Responses API output items (from ``response.completed``, or the joined deltas of a
 stream that never got there), embeddings as counts and dimensions, and errors (a body
-with status >= 400, llama-stack's exception records). :func:`usage_by_model` adds up the
+with status >= 400, llama-stack's exception records). The native chat APIs of Anthropic
+(Messages), Cohere (v2 and v1), Google (Gemini API, Vertex AI) and Amazon Bedrock
+(converse, converse-stream, invoke-with-response-stream) read into the same choices,
+their ``provider`` named. :func:`usage_by_model` adds up the
 tokens of many. Nothing here prints; ``vcr-ext show`` does.
 
-Every record is read by the shape of its payloads (``object``, a Responses event's
-``type``, ollama's ``done``), not only by its ``__type__``: recordings of other tools
-are plain JSON, and a stream vcr_ext kept as raw text is parsed as the SSE it is. Odd
-shapes never raise: what cannot be read is left out of the summary.
+Every record is read by its route and the shape of its payloads (``object``, a Responses
+event's ``type``, ollama's ``done``, Gemini's ``candidates``), not only by its
+``__type__``: recordings of other tools are plain JSON, and a stream vcr_ext kept as raw
+text is parsed as the SSE it is. Odd shapes never raise: what cannot be read is left out of the summary.
 """
 
 from __future__ import annotations

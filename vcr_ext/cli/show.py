@@ -3,7 +3,9 @@
 One block per interaction: the file (and record index), the test id, method and route,
 model, status, then the result: the streamed text joined, tool calls with their whole
 arguments, the finish reason, token usage, Responses API output items, embeddings as
-"N vectors of D dims", errors. ``--json`` prints the same as a list of objects with
+"N vectors of D dims", errors. Anthropic, Cohere, Gemini/Vertex AI and Bedrock answers
+are labelled in their SDK's words (stop_reason, tool_use, finishReason, functionCall,
+toolUse...). ``--json`` prints the same as a list of objects with
 stable keys; ``--usage`` prints only the tokens per model over every cassette given.
 
 Exit codes: 0 shown; 1 a file or record could not be read (named on stderr, the rest

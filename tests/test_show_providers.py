@@ -470,6 +470,18 @@ def test_vertex_blocked_prompt_is_shown_as_the_error(corpus_dir: Path, tmp_path:
     assert "promptTokenCount" not in body["usageMetadata"] and shown["usage"] is None  # no counts were sent
 
 
+def test_gemini_response_stopped_by_a_filter_shows_why(corpus_dir: Path, tmp_path: Path) -> None:
+    src = _source(corpus_dir, "google", "test_google_model_armor_response_template_real_block.yaml")
+    at = next(
+        i for i, it in enumerate(_interactions(src)) if it["request"]["uri"].endswith(":generateContent")
+    )
+    [candidate] = _interactions(src)[at]["response"]["parsed_body"]["candidates"]
+    path = _write(_convert(src, tmp_path), tmp_path, "filtered")
+    shown = _show_json(path)[at]
+    assert shown["choices"][0]["finish_reason"] == candidate["finishReason"]
+    assert shown["note"] == f"finishMessage: {candidate['finishMessage']}"
+
+
 @pytest.mark.parametrize("form", ["plain JSON", "typed (h/google)", "raw text"])
 def test_gemini_stream_joins_thought_and_text(corpus_dir: Path, tmp_path: Path, form: str) -> None:
     src = _source(corpus_dir, "google", "test_google_model_thinking_part_iter.yaml")
@@ -558,6 +570,22 @@ def test_bedrock_converse_shows_reasoning_text_and_tool_use(corpus_dir: Path, tm
         sum(b["usage"]["outputTokens"] for b in bodies),
     )
     assert f"stopReason: {body['stopReason']}" in lines
+
+
+def test_bedrock_invoke_of_an_anthropic_model_reads_as_its_message(corpus_dir: Path, tmp_path: Path) -> None:
+    src = _source(corpus_dir, "anthropic", "test_anthropic_cache_bedrock_real_api.yaml")
+    interactions = _interactions(src)
+    at = next(i for i, it in enumerate(interactions) if it["request"]["uri"].endswith("/invoke"))
+    message = interactions[at]["response"]["parsed_body"]
+    shown = _show_json(_write(_convert(src, tmp_path), tmp_path, "invoke"))[at]
+    assert shown["route"].startswith("/model/") and shown["provider"] == "anthropic"
+    choice = shown["choices"][0]
+    assert choice["text"] == "".join(b["text"] for b in message["content"] if b["type"] == "text")
+    assert choice["finish_reason"] == message["stop_reason"]
+    assert (shown["usage"]["input_tokens"], shown["usage"]["output_tokens"]) == (
+        message["usage"]["input_tokens"],
+        message["usage"]["output_tokens"],
+    )
 
 
 def _frames(raw: bytes) -> list[tuple[dict[str, Any], Any]]:

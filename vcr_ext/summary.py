@@ -681,6 +681,8 @@ def _fill_google(s: Summary, dicts: list[dict[str, Any]]) -> None:
                     call.arguments = _arguments(function.get("args", {}))
                     calls.setdefault(choice.index, []).append(call)
             choice.finish_reason = _str(c.get("finishReason")) or choice.finish_reason
+            why = _str(c.get("finishMessage"))  # why a filter stopped it, when one did
+            s.note = f"finishMessage: {why}" if why else s.note
     for index, found in calls.items():
         choices[index].tool_calls = found
     s.choices = [choices[k] for k in sorted(choices)]
@@ -796,7 +798,13 @@ def _summarize_bedrock(s: Summary, body: Any) -> None:
         s.note = f"event stream of {len(raw)} bytes kept whole (read frame by frame with botocore)"
         _fill_bedrock(s, s.route or "", list(frames))
         return
-    _fill_bedrock(s, s.route or "", body if isinstance(body, list) else [body])
+    items = body if isinstance(body, list) else [body]
+    dicts = [p for p in map(payload_of, items) if isinstance(p, dict)]
+    if _provider("", dicts) == "anthropic":  # invoke of an Anthropic model: its own Message
+        s.provider = "anthropic"
+        _fill_anthropic(s, dicts)
+        return
+    _fill_bedrock(s, s.route or "", items)
 
 
 def _event_stream(raw: bytes) -> list[dict[str, Any]] | None:

@@ -17,6 +17,7 @@ h/google and h/bedrock branches store (built here from the same source bytes).
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
@@ -30,6 +31,7 @@ import yaml
 
 PYDANTIC_AI = Path("providers") / "pydantic-ai"
 RAW_TEXT = "vcr_ext.raw.Text"
+RAW_BASE64 = "vcr_ext.raw.Base64"
 BEDROCK_PREFIX = "botocore.bedrock-runtime."
 FRAME = "vcr_ext.eventstream.Frame"
 
@@ -119,6 +121,17 @@ def _untyped(item: Any) -> Any:
 def _raw_text(records: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
     """The records with the stream kept whole as the text that was sent."""
     records[0]["response"]["body"] = {"__type__": RAW_TEXT, "__data__": text}
+    return records
+
+
+def _as_bytes(records: list[dict[str, Any]], raw: bytes) -> list[dict[str, Any]]:
+    """The first record with its event stream kept whole as bytes: how recordings made before
+    event streams were stored per frame (h/bedrock) hold them, and must still be shown."""
+    records[0]["response"]["body"] = {
+        "__type__": RAW_BASE64,
+        "__data__": base64.b64encode(raw).decode("ascii"),
+    }
+    records[0]["response"]["is_streaming"] = False
     return records
 
 
@@ -611,7 +624,7 @@ def _shape_names() -> dict[str, str]:
     return {name: member.name for name, member in model.shape_for("ConverseStreamOutput").members.items()}
 
 
-@pytest.mark.parametrize("form", ["bytes (main)", "typed (h/bedrock)", "frames (h/bedrock)"])
+@pytest.mark.parametrize("form", ["as converted", "bytes", "typed (h/bedrock)", "frames (h/bedrock)"])
 def test_bedrock_converse_stream_joins_text_and_tool_input(
     corpus_dir: Path, tmp_path: Path, form: str
 ) -> None:
@@ -639,8 +652,8 @@ def test_bedrock_converse_stream_joins_text_and_tool_input(
             for h, p in frames
         ]
         records[0]["response"]["is_streaming"] = True
-    else:
-        assert records[0]["response"]["body"]["__type__"] == "vcr_ext.raw.Base64"
+    elif form == "bytes":
+        records = _as_bytes(records, raw)
     path = _write(records, tmp_path, "bedrock-stream")
     [shown] = _show_json(path)
     assert (shown["provider"], shown["streaming"], shown["chunks"]) == ("bedrock", True, len(frames))
@@ -663,7 +676,7 @@ def test_bedrock_stream_kept_as_bytes_without_botocore_shows_its_size(
     corpus_dir: Path, tmp_path: Path
 ) -> None:
     src, raw = _bedrock_stream(corpus_dir)
-    path = _write(_convert(src, tmp_path)[:1], tmp_path, "bedrock-bytes")
+    path = _write(_as_bytes(_convert(src, tmp_path)[:1], raw), tmp_path, "bedrock-bytes")
     # A botocore that cannot be imported, first on the path: show must still say what it holds.
     blocker = tmp_path / "no-botocore" / "botocore"
     blocker.mkdir(parents=True)

@@ -4,24 +4,28 @@
 text joined, tool calls with their joined arguments, finish reasons, token usage,
 Responses API output items (from ``response.completed``, or the joined deltas of a
 stream that never got there), embeddings as counts and dimensions, and errors (a body
-with status >= 400, llama-stack's exception records). :func:`usage_by_model` adds up the
+with status >= 400, llama-stack's exception records). The native chat APIs of Anthropic
+(Messages), Cohere (v2 and v1), Google (Gemini API, Vertex AI) and Amazon Bedrock
+(converse, converse-stream, invoke-with-response-stream) read into the same choices,
+their ``provider`` named. :func:`usage_by_model` adds up the
 tokens of many. Nothing here prints; ``vcr-ext show`` does.
 
-Every record is read by the shape of its payloads (``object``, a Responses event's
-``type``, ollama's ``done``), not only by its ``__type__``: recordings of other tools
-are plain JSON, and a stream vcr_ext kept as raw text is parsed as the SSE it is. Odd
-shapes never raise: what cannot be read is left out of the summary.
+Every record is read by its route and the shape of its payloads (``object``, a Responses
+event's ``type``, ollama's ``done``, Gemini's ``candidates``), not only by its
+``__type__``: recordings of other tools are plain JSON, and a stream vcr_ext kept as raw
+text is parsed as the SSE it is. Odd shapes never raise: what cannot be read is left out of the summary.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from . import sdk_types, sse
 from .formats import llamastack
@@ -49,6 +53,7 @@ class Choice:
     reasoning: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
     finish_reason: str | None = None
+    plan: str | None = None  # Cohere's ``tool_plan``: what the model says it will do with its tools
 
 
 @dataclass
@@ -72,6 +77,9 @@ class Usage:
     input_tokens: int | None = None
     output_tokens: int | None = None
     total_tokens: int | None = None
+    # Cohere reports the tokens it bills apart from the tokens the model saw.
+    billed_input_tokens: int | None = None
+    billed_output_tokens: int | None = None
 
 
 @dataclass
@@ -103,6 +111,9 @@ class Summary:
     error: str | None = None
     skipped: str | None = None
     note: str | None = None
+    # Whose native API answered (``anthropic``, ``cohere``, ``google``, ``bedrock``); ``None``
+    # for OpenAI's API and the ones shaped like it. ``vcr-ext show`` names fields the way it does.
+    provider: str | None = None
 
     @property
     def text(self) -> str | None:
@@ -413,6 +424,418 @@ def _embeddings(vectors: list[Any]) -> Embeddings:
     return Embeddings(len(vectors), dims.pop() if len(dims) == 1 else None)
 
 
+# -- other providers' native APIs -------------------------------------------------------------
+#
+# Each reader below takes the payloads of one body (one for a whole body, one per event of a
+# stream) and fills a Choice the way that provider's SDK accumulates a stream. They read
+# shapes only, so a recording stored with generic types (the SDK not installed, raw SSE
+# text) reads the same as a typed one.
+
+_ANTHROPIC_EVENTS = frozenset(
+    {
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+        "ping",
+    }
+)
+_COHERE_V2_EVENTS = frozenset(
+    {
+        "message-start",
+        "content-start",
+        "content-delta",
+        "content-end",
+        "tool-plan-delta",
+        "tool-call-start",
+        "tool-call-delta",
+        "tool-call-end",
+        "citation-start",
+        "citation-end",
+        "message-end",
+        "debug",
+    }
+)
+# Anthropic content blocks that are calls (the rest are text, thinking or tool results).
+_ANTHROPIC_CALLS = ("tool_use", "server_tool_use", "mcp_tool_use")
+_BEDROCK_STREAMS = ("converse-stream", "invoke-with-response-stream")
+_BEDROCK_ACTIONS = ("converse", "invoke", *_BEDROCK_STREAMS)
+
+
+def _model_in_route(route: str) -> str | None:
+    """The model Gemini, Vertex AI and Bedrock name in the path: ``models/<m>:call``, ``/model/<id>/call``."""
+    if _bedrock_action(route) is not None:
+        return unquote(route.split("/")[2])
+    _, found, rest = route.rpartition("/models/")
+    model, colon, _ = rest.partition(":")
+    return model if found and colon and model else None
+
+
+def _bedrock_action(route: str) -> str | None:
+    """``converse``, ``converse-stream``, ``invoke``... of a ``/model/<id>/<action>`` route, else ``None``."""
+    parts = route.split("/")
+    if len(parts) == 4 and parts[1] == "model" and parts[3] in _BEDROCK_ACTIONS:
+        return parts[3]
+    return None
+
+
+def _provider(route: str, dicts: list[dict[str, Any]]) -> str | None:
+    """Whose native API these payloads are, by the route first and then by their shape."""
+    if _bedrock_action(route) is not None:
+        return "bedrock"
+    if route.endswith((":generateContent", ":streamGenerateContent")):
+        return "google"
+    if route in ("/v2/chat", "/v1/chat"):
+        return "cohere"
+    kinds = {_str(d.get("type")) for d in dicts}
+    if kinds & _ANTHROPIC_EVENTS or any(
+        d.get("type") == "message" and isinstance(d.get("content"), list) and "stop_reason" in d
+        for d in dicts
+    ):
+        return "anthropic"
+    if kinds & _COHERE_V2_EVENTS or any("event_type" in d for d in dicts):
+        return "cohere"
+    if any(isinstance(d.get("candidates"), list) or "usageMetadata" in d for d in dicts):
+        return "google"
+    return None
+
+
+def _arguments(value: Any) -> str:
+    """Tool arguments as text: as sent when they are text, else their JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _marker(current: str | None, what: str) -> str:
+    """A stand-in for reasoning whose text is encrypted, on its own line."""
+    return ("\n" if current else "") + f"[{what}]"
+
+
+def _anthropic_block(
+    choice: Choice, calls: dict[int, ToolCall], index: int, block: dict[str, Any]
+) -> str | None:
+    """A whole content block of a ``Message`` (or the opening of one); its type if it is none of these."""
+    kind = _str(block.get("type"))
+    if kind == "text":
+        choice.text = _append(choice.text, block.get("text"))
+    elif kind == "thinking":
+        choice.reasoning = _append(choice.reasoning, block.get("thinking"))
+    elif kind == "redacted_thinking":
+        # Its data is encrypted: say it is there rather than print the blob.
+        choice.reasoning = _append(choice.reasoning, _marker(choice.reasoning, "redacted_thinking"))
+    elif kind in _ANTHROPIC_CALLS:
+        call = ToolCall(_str(block.get("id")), kind, _str(block.get("name")))
+        if "input" in block:
+            call.arguments = _arguments(block.get("input"))
+        calls[index] = call
+    else:
+        return kind or "?"  # a server tool's result, a container upload...: named, not shown
+    return None
+
+
+def _fill_anthropic(s: Summary, dicts: list[dict[str, Any]]) -> None:
+    """Anthropic Messages: a whole ``Message``, or its stream joined as the SDK's accumulator does."""
+    choice = Choice(0)
+    calls: dict[int, ToolCall] = {}
+    streamed_input: dict[int, str] = {}
+    usage: dict[str, Any] = {}
+    others: list[str | None] = []
+    for d in dicts:
+        kind = d.get("type")
+        if kind == "message":
+            s.response_model = _str(d.get("model"))
+            for index, block in enumerate(_list(d.get("content"))):
+                others.append(_anthropic_block(choice, calls, index, _dict(block)))
+            choice.finish_reason = _str(d.get("stop_reason"))
+            usage.update(_dict(d.get("usage")))
+        elif kind == "message_start":
+            message = _dict(d.get("message"))
+            s.response_model = _str(message.get("model"))
+            usage.update(_dict(message.get("usage")))
+        elif kind == "content_block_start":
+            block = _dict(d.get("content_block"))
+            others.append(_anthropic_block(choice, calls, _int(d.get("index")) or 0, block))
+        elif kind == "content_block_delta":
+            index, delta = _int(d.get("index")) or 0, _dict(d.get("delta"))
+            choice.text = _append(choice.text, delta.get("text"))
+            choice.reasoning = _append(choice.reasoning, delta.get("thinking"))
+            if isinstance(delta.get("partial_json"), str):
+                streamed_input[index] = streamed_input.get(index, "") + delta["partial_json"]
+        elif kind == "message_delta":
+            choice.finish_reason = _str(_dict(d.get("delta")).get("stop_reason")) or choice.finish_reason
+            # The closing usage counts the output; newer models repeat the input counts in it.
+            usage.update({k: v for k, v in _dict(d.get("usage")).items() if v is not None})
+        elif kind == "error":
+            s.error = _error_text(d)
+    for index, text in streamed_input.items():
+        if index in calls:
+            calls[index].arguments = text  # the start's ``input: {}`` is replaced by the streamed JSON
+    choice.tool_calls = [calls[k] for k in sorted(calls)]
+    s.choices = [choice]
+    s.usage = _usage(usage)
+    named = [kind for kind in others if kind is not None]
+    if named:
+        text = "other content blocks: " + ", ".join(named)
+        s.note = f"{s.note}; {text}" if s.note else text  # a raw stream's note stays
+
+
+def _cohere_usage(data: Any) -> Usage | None:
+    """Cohere's ``usage`` (v2) or ``meta`` (v1): the tokens the model saw, and the billed ones."""
+    d = _dict(data)
+    tokens, billed = _dict(d.get("tokens")), _dict(d.get("billed_units"))
+    seen = tokens or billed
+    if not seen:
+        return None
+    usage = _usage(seen) or Usage()
+    usage.billed_input_tokens = _int(billed.get("input_tokens"))
+    usage.billed_output_tokens = _int(billed.get("output_tokens"))
+    return usage
+
+
+def _cohere_v2_message(choice: Choice, calls: dict[int, ToolCall], message: dict[str, Any]) -> None:
+    for part in _list(message.get("content")):
+        p = _dict(part)
+        choice.text = _append(choice.text, p.get("text"))
+        choice.reasoning = _append(choice.reasoning, p.get("thinking"))
+    choice.plan = _append(choice.plan, message.get("tool_plan") or None)
+    for position, call in enumerate(_list(message.get("tool_calls"))):
+        _tool_call_piece(calls, {**_dict(call), "index": position}, position)
+
+
+def _fill_cohere(s: Summary, dicts: list[dict[str, Any]]) -> None:
+    """Cohere chat: v2 (a whole response or its SSE events) and v1 (a whole response or NDJSON events)."""
+    choice = Choice(0)
+    calls: dict[int, ToolCall] = {}
+    v1_calls: list[Any] = []
+    for d in dicts:
+        kind, event = d.get("type"), d.get("event_type")
+        message = _dict(_dict(d.get("delta")).get("message"))
+        if "message" in d and kind is None and event is None:  # a whole v2 response
+            _cohere_v2_message(choice, calls, _dict(d.get("message")))
+            choice.finish_reason = _str(d.get("finish_reason"))
+            s.usage = _cohere_usage(d.get("usage"))
+        elif kind == "content-delta":
+            content = _dict(message.get("content"))
+            choice.text = _append(choice.text, content.get("text"))
+            choice.reasoning = _append(choice.reasoning, content.get("thinking"))
+        elif kind == "tool-plan-delta":
+            choice.plan = _append(choice.plan, message.get("tool_plan"))
+        elif kind in ("tool-call-start", "tool-call-delta"):
+            # One call per event (not a list): its id, type and name come first, arguments in pieces.
+            _tool_call_piece(calls, {**_dict(message.get("tool_calls")), "index": d.get("index")}, len(calls))
+        elif kind == "message-end":
+            delta = _dict(d.get("delta"))
+            choice.finish_reason = _str(delta.get("finish_reason"))
+            s.usage = _cohere_usage(delta.get("usage"))
+        elif event == "text-generation":
+            choice.text = _append(choice.text, d.get("text"))
+        elif event == "tool-calls-generation":
+            v1_calls = _list(d.get("tool_calls"))
+        elif event == "stream-end":
+            choice.finish_reason = _str(d.get("finish_reason"))
+            response = _dict(d.get("response"))
+            s.usage = _cohere_usage(response.get("meta"))
+            v1_calls = _list(response.get("tool_calls")) or v1_calls
+        elif event is None and kind is None and isinstance(d.get("text"), str):  # a whole v1 response
+            choice.text = d["text"]
+            choice.finish_reason = _str(d.get("finish_reason"))
+            s.usage = _cohere_usage(d.get("meta"))
+            v1_calls = _list(d.get("tool_calls"))
+    for raw in v1_calls:  # v1 calls come whole: a name and a ``parameters`` object
+        c = _dict(raw)
+        calls[len(calls)] = ToolCall(name=_str(c.get("name")), arguments=_arguments(c.get("parameters", {})))
+    choice.tool_calls = [calls[k] for k in sorted(calls)]
+    s.choices = [choice]
+
+
+def _fill_google(s: Summary, dicts: list[dict[str, Any]]) -> None:
+    """Gemini API and Vertex AI ``GenerateContentResponse``: whole, or chunks joined per candidate."""
+    choices: dict[int, Choice] = {}
+    calls: dict[int, list[ToolCall]] = {}
+    for d in dicts:
+        s.response_model = _str(d.get("modelVersion")) or s.response_model
+        metadata = _dict(d.get("usageMetadata"))
+        counts = [
+            _int(metadata.get(k)) for k in ("promptTokenCount", "candidatesTokenCount", "totalTokenCount")
+        ]
+        if any(c is not None for c in counts):  # each chunk has the counts so far: the last holds the totals
+            s.usage = Usage(*counts)
+        feedback = _dict(d.get("promptFeedback"))
+        blocked = _str(feedback.get("blockReason"))
+        if blocked:  # no candidates then: the reason is the whole answer
+            why = _str(feedback.get("blockReasonMessage"))
+            s.error = f"prompt blocked: {blocked}" + (f": {why}" if why else "")
+        for position, raw in enumerate(_list(d.get("candidates"))):
+            c = _dict(raw)
+            choice = _choice(choices, c.get("index", position))
+            for part in _list(_dict(c.get("content")).get("parts")):
+                p = _dict(part)
+                if p.get("thought") is True:  # a thought summary, not the answer
+                    choice.reasoning = _append(choice.reasoning, p.get("text"))
+                else:
+                    choice.text = _append(choice.text, p.get("text"))
+                function = _dict(p.get("functionCall"))
+                if function:  # sent whole, never in pieces
+                    call = ToolCall(_str(function.get("id")), "functionCall", _str(function.get("name")))
+                    call.arguments = _arguments(function.get("args", {}))
+                    calls.setdefault(choice.index, []).append(call)
+            choice.finish_reason = _str(c.get("finishReason")) or choice.finish_reason
+            why = _str(c.get("finishMessage"))  # why a filter stopped it, when one did
+            s.note = f"finishMessage: {why}" if why else s.note
+    for index, found in calls.items():
+        choices[index].tool_calls = found
+    s.choices = [choices[k] for k in sorted(choices)]
+
+
+def _bedrock_usage(data: Any) -> Usage | None:
+    d = _dict(data)
+    inp, out, total = _int(d.get("inputTokens")), _int(d.get("outputTokens")), _int(d.get("totalTokens"))
+    return None if inp is None and out is None and total is None else Usage(inp, out, total)
+
+
+def _bedrock_content(choice: Choice, calls: dict[int, ToolCall], index: int, block: dict[str, Any]) -> None:
+    """A whole ``ContentBlock`` of a converse ``output.message``."""
+    choice.text = _append(choice.text, block.get("text"))
+    reasoning = _dict(block.get("reasoningContent"))
+    choice.reasoning = _append(choice.reasoning, _dict(reasoning.get("reasoningText")).get("text"))
+    if "redactedContent" in reasoning:
+        choice.reasoning = _append(choice.reasoning, _marker(choice.reasoning, "redactedContent"))
+    use = _dict(block.get("toolUse"))
+    if use:
+        call = ToolCall(_str(use.get("toolUseId")), "toolUse", _str(use.get("name")))
+        call.arguments = _arguments(use.get("input", {}))
+        calls[index] = call
+
+
+def _bedrock_event(item: Any) -> tuple[str | None, Any]:
+    """(exception name or ``None``, payload) of one stored event-stream item, however it is stored.
+
+    Typed items name their botocore shape (``...ContentBlockDeltaEvent``, ``...ThrottlingException``);
+    an explicit ``vcr_ext.eventstream.Frame`` carries its headers; a frame read from raw
+    bytes is ``{"headers": {...}, "payload": ...}`` too. Events are told apart by the
+    payload's keys, which are the same in every form.
+    """
+    u = sdk_types.unwrap(item)
+    read_raw = u.type_name is None and isinstance(u.payload, dict) and "headers" in u.payload
+    if u.type_name == _FRAME or read_raw:
+        frame = _dict(u.payload)
+        raw_headers = frame.get("headers")
+        headers = (
+            {str(h[0]): h[-1] for h in raw_headers if isinstance(h, list) and h}
+            if isinstance(raw_headers, list)
+            else _dict(raw_headers)
+        )
+        exception = _str(headers.get(":exception-type"))
+        is_exception = headers.get(":message-type") == "exception"
+        return (exception if is_exception else None), payload_of(frame.get("payload"))
+    name = (u.type_name or "").rsplit(".", 1)[-1]
+    return (name if name.endswith("Exception") else None), payload_of(item)
+
+
+def _fill_bedrock(s: Summary, route: str, items: list[Any]) -> None:
+    """Bedrock Runtime: converse JSON, converse-stream events, invoke-with-response-stream chunks."""
+    choice = Choice(0)
+    calls: dict[int, ToolCall] = {}
+    inner: list[Any] = []  # the model's own JSON, from invoke-with-response-stream chunks
+    for item in items:
+        exception, d = _bedrock_event(item)
+        d = _dict(d)
+        if exception is not None:
+            s.error = f"{exception}: {_str(d.get('message')) or _str(d.get('Message')) or ''}".rstrip(": ")
+            continue
+        if "bytes" in d:
+            inner.append(payload_of(d["bytes"]))
+        message = _dict(_dict(d.get("output")).get("message"))
+        for index, block in enumerate(_list(message.get("content"))):
+            _bedrock_content(choice, calls, index, _dict(block))
+        index = _int(d.get("contentBlockIndex")) or 0
+        use = _dict(_dict(d.get("start")).get("toolUse"))
+        if use:
+            calls[index] = ToolCall(_str(use.get("toolUseId")), "toolUse", _str(use.get("name")))
+        delta = _dict(d.get("delta"))
+        choice.text = _append(choice.text, delta.get("text"))
+        choice.reasoning = _append(choice.reasoning, _dict(delta.get("reasoningContent")).get("text"))
+        piece = _dict(delta.get("toolUse")).get("input")
+        if isinstance(piece, str):
+            calls.setdefault(index, ToolCall(type="toolUse")).arguments += piece
+        choice.finish_reason = _str(d.get("stopReason")) or choice.finish_reason
+        s.usage = _bedrock_usage(d.get("usage")) or s.usage
+    if inner:
+        dicts = [p for p in inner if isinstance(p, dict)]
+        # An Anthropic model's own stream, as the anthropic SDK's AnthropicBedrock client reads it.
+        # ``provider`` names whose payloads they are (the route still says Bedrock).
+        if _provider("", dicts) == "anthropic":
+            s.provider = "anthropic"
+            _fill_anthropic(s, dicts)
+            return
+        s.note = _preview(inner if len(inner) > 1 else inner[0])
+    choice.tool_calls = [calls[k] for k in sorted(calls)]
+    if choice.text is not None or choice.tool_calls or choice.finish_reason or choice.reasoning:
+        s.choices = [choice]
+
+
+_FRAME = "vcr_ext.eventstream.Frame"  # how an event-stream frame is stored with its headers
+_READERS = {"anthropic": _fill_anthropic, "cohere": _fill_cohere, "google": _fill_google}
+
+
+def _summarize_bedrock(s: Summary, body: Any) -> None:
+    """A Bedrock Runtime body: JSON, stored event-stream items, or event-stream bytes kept whole."""
+    s.kind, s.provider = "chat", "bedrock"
+    s.model = s.model or _model_in_route(s.route or "")
+    u = sdk_types.unwrap(body)
+    if u.type_name in sdk_types.RAW_TYPES and isinstance(u.payload, str):
+        try:
+            raw = base64.b64decode(u.payload) if u.type_name == sdk_types.RAW_BASE64 else u.payload.encode()
+        except (binascii.Error, ValueError):
+            raw = b""
+        frames = _event_stream(raw) if raw else None
+        if not frames:
+            s.kind = "raw"
+            s.note = f"event stream of {len(raw)} bytes (its frames cannot be read: botocore is needed)"
+            return
+        s.streaming, s.chunks = True, len(frames)
+        s.note = f"event stream of {len(raw)} bytes kept whole (read frame by frame with botocore)"
+        _fill_bedrock(s, s.route or "", list(frames))
+        return
+    items = body if isinstance(body, list) else [body]
+    dicts = [p for p in map(payload_of, items) if isinstance(p, dict)]
+    if _provider("", dicts) == "anthropic":  # invoke of an Anthropic model: its own Message
+        s.provider = "anthropic"
+        _fill_anthropic(s, dicts)
+        return
+    _fill_bedrock(s, s.route or "", items)
+
+
+def _event_stream(raw: bytes) -> list[dict[str, Any]] | None:
+    """The frames of an AWS event-stream body, read with botocore's own parser; ``None`` if it cannot.
+
+    A recording made before event streams were stored per frame keeps the body as bytes.
+    """
+    try:
+        from botocore.eventstream import EventStreamBuffer, ParserError
+    except ImportError:
+        return None
+    buffer = EventStreamBuffer()
+    buffer.add_data(raw)
+    frames: list[dict[str, Any]] = []
+    try:
+        for message in buffer:
+            payload: Any = bytes(message.payload)
+            try:
+                payload = json.loads(payload)
+            except ValueError:
+                payload = payload.decode("utf-8", "replace")
+            if isinstance(payload, dict) and isinstance(payload.get("bytes"), str):
+                # invoke-with-response-stream: the model's JSON, base64-encoded.
+                with contextlib.suppress(binascii.Error, ValueError):
+                    payload = {**payload, "bytes": json.loads(base64.b64decode(payload["bytes"]))}
+            frames.append({"headers": dict(message.headers), "payload": payload})
+    except (ParserError, ValueError, KeyError):
+        return None
+    return frames
+
+
 # -- one record -------------------------------------------------------------------------------
 
 
@@ -433,7 +856,8 @@ def _request_parts(rec: Mapping[str, Any]) -> tuple[str | None, str | None, str 
 def summarize(rec: Any, *, skipped: str | None = None) -> Summary:
     """What one record says, reassembled. ``skipped``: why the loader leaves it out of replay.
 
-    ``kind`` is one of ``chat``, ``completion``, ``responses``, ``embeddings``, ``models``,
+    ``kind`` is one of ``chat`` (also the chats of Anthropic Messages, Cohere, Gemini and
+    Bedrock, named by ``provider``), ``completion``, ``responses``, ``embeddings``, ``models``,
     ``ollama``, ``error`` (status >= 400 or a recorded exception), ``tool`` (a
     llama-stack tool invocation), ``raw`` (a body that is not JSON) or ``other``.
     """
@@ -475,6 +899,9 @@ def summarize(rec: Any, *, skipped: str | None = None) -> Summary:
         s.kind = "error"
         s.error = _error_text(body)
         return s
+    if _bedrock_action(route or "") is not None:
+        _summarize_bedrock(s, body)
+        return s
     raw = _raw_text(body)
     if raw is not None:
         payloads = _events_of_text(raw)
@@ -505,7 +932,12 @@ def _fill(s: Summary, route: str | None, payloads: list[Any], *, streamed: bool)
     errors = [p for p in dicts if p.get("error") and "choices" not in p and "type" not in p]
     first = dicts[0] if dicts else {}
     route = route or ""
-    if any(_str(p.get("type")) and str(p["type"]).startswith("response.") for p in dicts) or (
+    provider = _provider(route, dicts)
+    if provider in _READERS:
+        s.kind, s.provider = "chat", provider
+        s.model = s.model or _model_in_route(route)
+        _READERS[provider](s, dicts)
+    elif any(_str(p.get("type")) and str(p["type"]).startswith("response.") for p in dicts) or (
         route.startswith("/v1/responses") and streamed
     ):
         s.kind = "responses"

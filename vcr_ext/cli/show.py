@@ -3,7 +3,9 @@
 One block per interaction: the file (and record index), the test id, method and route,
 model, status, then the result: the streamed text joined, tool calls with their whole
 arguments, the finish reason, token usage, Responses API output items, embeddings as
-"N vectors of D dims", errors. ``--json`` prints the same as a list of objects with
+"N vectors of D dims", errors. Anthropic, Cohere, Gemini/Vertex AI and Bedrock answers
+are labelled in their SDK's words (stop_reason, tool_use, finishReason, functionCall,
+toolUse...). ``--json`` prints the same as a list of objects with
 stable keys; ``--usage`` prints only the tokens per model over every cassette given.
 
 Exit codes: 0 shown; 1 a file or record could not be read (named on stderr, the rest
@@ -79,6 +81,16 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in lines)
 
 
+# What each provider's SDK calls the reasoning, a tool call and the finish (OpenAI's words otherwise).
+_LABELS: dict[str | None, tuple[str, str, str]] = {
+    None: ("reasoning", "tool call", "finish"),
+    "anthropic": ("thinking", "", "stop_reason"),  # a call is named by its block type: tool_use, ...
+    "cohere": ("thinking", "tool call", "finish_reason"),
+    "google": ("thought", "functionCall", "finishReason"),
+    "bedrock": ("reasoningContent", "toolUse", "stopReason"),
+}
+
+
 def _usage_text(u: summary.Usage) -> str:
     parts = []
     if u.input_tokens is not None:
@@ -87,7 +99,10 @@ def _usage_text(u: summary.Usage) -> str:
         parts.append(f"{u.output_tokens} out")
     if u.total_tokens is not None:
         parts.append(f"{u.total_tokens} total")
-    return ", ".join(parts) + " tokens"
+    text = ", ".join(parts) + " tokens"
+    if u.billed_input_tokens is not None or u.billed_output_tokens is not None:
+        text += f" (billed {u.billed_input_tokens or 0} in, {u.billed_output_tokens or 0} out)"
+    return text
 
 
 def block(entry: cassette_files.Entry, s: Summary, style: _Style) -> str:
@@ -110,25 +125,28 @@ def block(entry: cassette_files.Entry, s: Summary, style: _Style) -> str:
     if s.skipped:
         lines.append(f"  {label('skipped:')} {s.skipped}")
     many = len(s.choices) > 1
+    reasoning_label, call_label, finish_label = _LABELS.get(s.provider, _LABELS[None])
     for c in s.choices:
         pre = f"  {label(f'choice {c.index}:')}" if many else ""
         if pre:
             lines.append(pre)
         if c.reasoning:
-            lines.append(f"  {label('reasoning:')}")
+            lines.append(f"  {label(reasoning_label + ':')}")
             lines.append(_indent(c.reasoning, "    "))
+        if c.plan:
+            lines.append(f"  {label('tool_plan:')}")
+            lines.append(_indent(c.plan, "    "))
         if c.text is not None:
             lines.append(f"  {label('text:')}")
             lines.append(_indent(c.text, "    "))
         if c.refusal:
             lines.append(f"  {label('refusal:')} {c.refusal}")
         for call in c.tool_calls:
-            lines.append(
-                f"  {label('tool call')} {call.name or '?'} {label(f'({call.id})' if call.id else '')}"
-            )
+            what = call_label or call.type or "tool call"
+            lines.append(f"  {label(what)} {call.name or '?'} {label(f'({call.id})' if call.id else '')}")
             lines.append(_indent(call.arguments, "    "))
         if c.finish_reason:
-            lines.append(f"  {label('finish:')} {c.finish_reason}")
+            lines.append(f"  {label(finish_label + ':')} {c.finish_reason}")
     for item in s.output:
         what = item.type + (f" {item.status}" if item.status else "")
         lines.append(f"  {label('output')} {what}:")

@@ -417,3 +417,35 @@ def test_replay_through_the_provider_sdk_equals_the_live_run(
         else:
             assert body["__type__"] == CHAT
             assert _without_normalized(body["__data__"]) == _without_normalized(expected)
+
+
+KEYS = {
+    "groq": "gsk_test0000000000000000000000000000000000000000000000",
+    "together": "together-test-key",
+    "mistral": "mistral-test-key",
+    "huggingface": "hf_test00000000000000000000000000000000",
+}
+
+
+@pytest.mark.parametrize("sdk", sorted(SDKS))
+def test_no_credential_the_provider_sdk_sends_reaches_a_file(corpus_dir: Path, tmp_path: Path, sdk: str) -> None:
+    path, make_client, call = SDKS[sdk]
+    provider, corpus_file = {
+        "groq": ("groq", "test_groq_model_instructions.yaml"),
+        "together": ("huggingface", "test_simple_completion.yaml"),
+        "mistral": ("mistral", "test_mistral_forwards_penalties.yaml"),
+        "huggingface": ("huggingface", "test_simple_completion.yaml"),
+    }[sdk]
+    rec = _pick(corpus_dir, provider, corpus_file, streaming=False)
+    cassette = tmp_path / "cassette"
+    with FakeOpenAIServer() as server:
+        server.enqueue("POST", path, status=rec.status, headers=rec.headers, body=rec.chunks())
+        with vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
+            call(make_client(False, server.url), rec, False, False)
+        (sent,) = server.requests
+    # The SDK did send its key, as a bearer token (what every one of them sends).
+    assert sent.headers["authorization"] == f"Bearer {KEYS[sdk]}"
+    written = b"".join(p.read_bytes() for p in cassette.rglob("*") if p.is_file())
+    assert written
+    for value in (KEYS[sdk], sent.headers["authorization"], *sent.headers.get("x-api-key", "").split()):
+        assert value.encode() not in written

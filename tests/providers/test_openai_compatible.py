@@ -428,7 +428,9 @@ KEYS = {
 
 
 @pytest.mark.parametrize("sdk", sorted(SDKS))
-def test_no_credential_the_provider_sdk_sends_reaches_a_file(corpus_dir: Path, tmp_path: Path, sdk: str) -> None:
+def test_no_credential_the_provider_sdk_sends_reaches_a_file(
+    corpus_dir: Path, tmp_path: Path, sdk: str
+) -> None:
     path, make_client, call = SDKS[sdk]
     provider, corpus_file = {
         "groq": ("groq", "test_groq_model_instructions.yaml"),

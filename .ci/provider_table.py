@@ -34,7 +34,7 @@ FRAMEWORKS = {"test_langchain", "test_pydantic_ai", "test_openai_agents", "test_
 COLUMNS = {
     "recorded": re.compile(r"record|replay|replays"),
     # The replays through an SDK check the stored types too.
-    "typed per chunk": re.compile(r"typed|type|through_the"),
+    "typed per chunk": re.compile(r"typed|type|through"),
     "replay equal": re.compile(r"replay|replays|equal|same"),
     "leaks (none found)": re.compile(r"credential|leak|no_key|key_"),
 }

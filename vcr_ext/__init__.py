@@ -1,11 +1,11 @@
-"""vcr_ext: record and replay OpenAI API traffic with vcrpy, as clean per-chunk JSON recordings.
+"""vcr_ext: record and replay LLM API traffic (OpenAI, Anthropic, Gemini, Cohere, Bedrock, ...) with vcrpy, as per-chunk JSON recordings.
 
 Public API:
 
 - :func:`VCR` -- a ``vcr.VCR`` configured for LLM traffic (use it as vcrpy's);
 - :func:`vcr_config` -- the same configuration as the dict pytest-recording's
   ``vcr_config`` fixture returns;
-- :class:`Persister`, the ``"vcr_ext"`` serializer, the ``route`` and ``canonical_body``
+- :class:`Persister`, the ``"vcr_ext"`` serializer, the ``method``, ``route`` and ``canonical_body``
   matchers, for composing your own vcrpy setup;
 - :class:`CassetteFormatError`, raised for a recording that cannot be read, naming the
   file, the record and the field.

@@ -1,4 +1,4 @@
-"""vcr_ext: record and replay LLM API traffic (OpenAI, Anthropic, Gemini, Cohere, Bedrock, ...) with vcrpy, as per-chunk JSON recordings.
+"""vcr_ext: record and replay LLM API traffic with vcrpy, as clean per-chunk JSON recordings.
 
 Public API:
 

@@ -22,13 +22,12 @@ import asyncio
 import json
 import random
 import string
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
+from pydantic_ai_corpus import Recording, assert_none_written, cassette_records
 
 anthropic = pytest.importorskip(
     "anthropic", reason="the anthropic SDK is not installed (tox -e providers installs it)"
@@ -45,84 +44,36 @@ TOOL_MESSAGE = "test_anthropic_tool_output.yaml"
 TEXT_MESSAGE = "test_anthropic_model_instructions.yaml"
 REQUEST_ID = "req_011CVcrExtAnthropicTest01"
 API_KEY = "sk-ant-test-0000000000000000"
-# Framing the server sets itself (the corpus holds both content-length and chunked).
-_FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "content-encoding"})
 
 
 # ------------------------------------------------------------------ the corpus
 
 
-def _folder(corpus_dir: Path) -> Path:
-    folder = corpus_dir / "providers" / "pydantic-ai" / "anthropic"
-    if not folder.is_dir():
-        pytest.skip(f"no Anthropic recordings in the corpus at {folder}")
-    return folder
-
-
-class Recorded:
+class Recorded(Recording):
     """One recorded ``/v1/messages`` interaction: what the client asked, and the bytes Anthropic sent."""
 
     def __init__(self, interaction: dict[str, Any]) -> None:
-        request, response = interaction["request"], interaction["response"]
-        self.request: dict[str, Any] = request["parsed_body"]
-        self.status: int = response["status"]["code"]
-        self.headers = [
-            (name, value)
-            for name, values in response["headers"].items()
-            if name.lower() not in _FRAMING
-            for value in values
-        ]
+        super().__init__(interaction)
+        self.request: dict[str, Any] = interaction["request"]["parsed_body"]
         self.headers.append(("request-id", REQUEST_ID))
-        if "parsed_body" in response:
-            self.body = json.dumps(response["parsed_body"]).encode()
-        else:
-            text = response["body"]["string"]
-            self.body = text.encode() if isinstance(text, str) else bytes(text)
-        self.content_type = dict(self.headers).get("content-type", "")
-        self.streaming = self.content_type.startswith("text/event-stream")
 
-    def chunks(self) -> list[bytes]:
-        """The body as the server sends it: one HTTP chunk per SSE event, a JSON body whole."""
-        if not self.streaming:
-            return [self.body]
-        events = self.body.split(b"\n\n")
-        return [e + b"\n\n" for e in events[:-1]] + ([events[-1]] if events[-1] else [])
-
-
-def _interactions(path: Path) -> Iterator[Recorded]:
-    for interaction in yaml.safe_load(path.read_text())["interactions"]:
-        uri = interaction["request"]["uri"]
-        if "api.anthropic.com/v1/messages?" in uri or uri.endswith("api.anthropic.com/v1/messages"):
-            yield Recorded(interaction)
+    @classmethod
+    def wanted(cls, interaction: dict[str, Any]) -> bool:
+        uri: str = interaction["request"]["uri"]
+        return "api.anthropic.com/v1/messages?" in uri or uri.endswith("api.anthropic.com/v1/messages")
 
 
 def _first(corpus_dir: Path, name: str) -> Recorded:
-    path = _folder(corpus_dir) / name
-    if not path.is_file():
-        pytest.skip(f"corpus file {path} is missing")
-    return next(_interactions(path))
+    return Recorded.of_file(corpus_dir, "anthropic", name)[0]
 
 
 def _all_streams(corpus_dir: Path) -> list[tuple[str, Recorded]]:
-    return [
-        (f"{p.name}#{i}", rec)
-        for p in sorted(_folder(corpus_dir).glob("*.yaml"))
-        for i, rec in enumerate(_interactions(p))
-        if rec.streaming
-    ]
+    return [(label, rec) for label, rec in Recorded.of_folder(corpus_dir, "anthropic") if rec.streaming]
 
 
 def _events(raw: bytes) -> list[tuple[str, Any]]:
     """(event name, data as JSON) of every event a client dispatches."""
     return [(e.type, json.loads(e.data)) for e in parse_whatwg(raw) if isinstance(e, WhatwgEvent)]
-
-
-def _records(cassette: Path) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted(cassette.glob("*.json"))]
-
-
-def _written(folder: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
 
 
 # ------------------------------------------------------------------ the codec, over every real stream
@@ -174,10 +125,6 @@ def test_typed_records_replay_without_the_sdk(corpus_dir: Path, monkeypatch: pyt
 
 
 # ------------------------------------------------------------------ through the SDK
-
-
-def _serve(server: FakeOpenAIServer, rec: Recorded) -> None:
-    server.enqueue("POST", "/v1/messages", status=rec.status, headers=rec.headers, body=rec.chunks())
 
 
 def _params(rec: Recorded) -> dict[str, Any]:
@@ -262,7 +209,7 @@ def test_replay_through_the_sdk_equals_the_live_run(
     asynchronous, run = CALLS[call]
     cassette = tmp_path / "cassette"
     with FakeOpenAIServer() as server:
-        _serve(server, rec)
+        rec.serve(server, "/v1/messages")
         with vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
             live = run(_client(asynchronous, server.url), rec)
         sent = server.requests[-1]
@@ -278,7 +225,7 @@ def test_replay_through_the_sdk_equals_the_live_run(
         )
     assert replayed == live
 
-    (record,) = _records(cassette)
+    (record,) = cassette_records(cassette)
     response = record["response"]
     assert record["request"]["headers"] == {}
     assert response["headers"]["request-id"] == REQUEST_ID
@@ -354,11 +301,8 @@ def test_no_credential_an_anthropic_client_sends_reaches_a_file(corpus_dir: Path
     assert sent.headers["x-amz-security-token"] == aws_token
     assert sent.headers["authorization"] == authorization
     assert google_key in sent.path
-    data = _written(tmp_path)
-    assert data
-    for value in secrets:
-        assert value.encode() not in data, value
-    (record,) = _records(cassette)
+    assert_none_written(tmp_path, secrets)
+    (record,) = cassette_records(cassette)
     assert record["request"]["headers"] == {}
     assert set(record["response"]["headers"]) == {"content-type", "request-id"}
     assert "key=" not in record["request"]["url"]

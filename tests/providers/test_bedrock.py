@@ -35,13 +35,19 @@ import json
 import struct
 import sys
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
+from pydantic_ai_corpus import (
+    Recording,
+    assert_none_written,
+    cassette_records,
+    corpus_cassette,
+    interactions,
+    written_bytes,
+)
 
 boto3 = pytest.importorskip("boto3", reason="boto3 is not installed (tox -e providers installs it)")
 
@@ -61,7 +67,6 @@ REQUEST_ID = "5c3f8a2e-0b1d-4e6f-9a7c-2d4e6f8a0b1c"
 ERROR_TYPE = "ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/"
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 ANTHROPIC_MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
-_FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "content-encoding"})
 _CREDENTIALS = {
     "region_name": "us-east-1",
     "aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
@@ -72,20 +77,13 @@ _CREDENTIALS = {
 # ------------------------------------------------------------------ the corpus
 
 
-def _folder(corpus_dir: Path, provider: str = "bedrock") -> Path:
-    folder = corpus_dir / "providers" / "pydantic-ai" / provider
-    if not folder.is_dir():
-        pytest.skip(f"no {provider} recordings in the corpus at {folder}")
-    return folder
-
-
-class Recorded:
+class Recorded(Recording):
     """One recorded Bedrock interaction: the path and body the client sent, and what Bedrock answered."""
 
     def __init__(self, interaction: dict[str, Any]) -> None:
-        request, response = interaction["request"], interaction["response"]
-        uri: str = request["uri"]
-        self.path = "/" + uri.split("://", 1)[1].split("/", 1)[1]
+        super().__init__(interaction)
+        request = interaction["request"]
+        self.path = "/" + self.uri.split("://", 1)[1].split("/", 1)[1]
         self.model_id = self.path.split("/")[2].replace("%3A", ":")
         # The request as the SDK call's arguments (only the SDK tests use it; a few bodies in
         # the corpus are cut short and are not JSON).
@@ -93,57 +91,26 @@ class Recorded:
             self.request: dict[str, Any] = request.get("parsed_body") or json.loads(request["body"])
         except ValueError:
             self.request = {}
-        self.status: int = response["status"]["code"]
-        self.headers = [
-            (name, value)
-            for name, values in response["headers"].items()
-            if name.lower() not in _FRAMING
-            for value in values
-        ]
         self.headers.append(("x-amzn-requestid", REQUEST_ID))
         if self.status >= 400:
             self.headers.append(("x-amzn-errortype", ERROR_TYPE))
-        if "parsed_body" in response:
-            self.body = json.dumps(response["parsed_body"]).encode()
-        else:
-            text = response["body"]["string"]
-            self.body = text.encode() if isinstance(text, str) else bytes(text)
-        self.content_type = dict(self.headers).get("content-type", "")
-        self.streaming = self.content_type == EVENT_STREAM
+        self.streaming = self.content_type == EVENT_STREAM  # binary frames, not SSE
 
     def chunks(self) -> list[bytes]:
         """The body in uneven HTTP chunks (frames cut mid-way), as a network delivers them."""
         return [self.body[i : i + 97] for i in range(0, len(self.body), 97)] or [b""]
 
-
-def _interactions(path: Path) -> Iterator[Recorded]:
-    for interaction in yaml.safe_load(path.read_text())["interactions"]:
-        if "bedrock-runtime." in interaction["request"]["uri"]:
-            yield Recorded(interaction)
+    @classmethod
+    def wanted(cls, interaction: dict[str, Any]) -> bool:
+        return "bedrock-runtime." in interaction["request"]["uri"]
 
 
 def _first(corpus_dir: Path, name: str) -> Recorded:
-    path = _folder(corpus_dir) / name
-    if not path.is_file():
-        pytest.skip(f"corpus file {path} is missing")
-    return next(_interactions(path))
+    return Recorded.of_file(corpus_dir, "bedrock", name)[0]
 
 
 def _all_streams(corpus_dir: Path) -> list[tuple[str, Recorded]]:
-    return [
-        (f"{p.name}#{i}", rec)
-        for p in sorted(_folder(corpus_dir).glob("*.yaml"))
-        for i, rec in enumerate(_interactions(p))
-        if rec.streaming
-    ]
-
-
-def _records(cassette: Path) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted(cassette.glob("*.json"))]
-
-
-def _written(folder: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
+    return [(label, rec) for label, rec in Recorded.of_folder(corpus_dir, "bedrock") if rec.streaming]
 
 
 def _botocore_view(raw: bytes) -> list[tuple[dict[str, Any], bytes]]:
@@ -196,10 +163,8 @@ def _anthropic_events(corpus_dir: Path) -> list[bytes]:
     Anthropic's own API pads each event's JSON with spaces; the first event is kept so
     (a replay must then send the text as it was), the others are written compact.
     """
-    path = _folder(corpus_dir, "anthropic") / ANTHROPIC_STREAM
-    if not path.is_file():
-        pytest.skip(f"corpus file {path} is missing")
-    for interaction in yaml.safe_load(path.read_text())["interactions"]:
+    path = corpus_cassette(corpus_dir, "anthropic", ANTHROPIC_STREAM)
+    for interaction in interactions(path):
         text = interaction["response"]["body"].get("string")
         if isinstance(text, str) and "event: message_start" in text:
             lines = text.splitlines()
@@ -535,7 +500,7 @@ def test_replay_through_boto3_equals_the_live_run(corpus_dir: Path, tmp_path: Pa
     rec = _first(corpus_dir, corpus_file)
     cassette = tmp_path / "cassette"
     with FakeOpenAIServer() as server:
-        server.enqueue("POST", rec.path, status=rec.status, headers=rec.headers, body=rec.chunks())
+        rec.serve(server, rec.path)
         with vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
             live = run(_client(server.url), rec)
         sent = server.requests[-1]
@@ -551,7 +516,7 @@ def test_replay_through_boto3_equals_the_live_run(corpus_dir: Path, tmp_path: Pa
     assert replayed == live
     assert raw.content == rec.body if rec.streaming else raw.json() == json.loads(rec.body)
 
-    (stored,) = _records(cassette)
+    (stored,) = cassette_records(cassette)
     response = stored["response"]
     assert stored["request"]["headers"] == {}
     assert stored["request"]["endpoint"] == rec.path
@@ -598,7 +563,7 @@ def test_invoke_model_with_response_stream_replays_the_same_chunks(corpus_dir: P
     with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):
         replayed = _invoke_with_boto3(_client(base_url))
     assert replayed == live
-    (stored,) = _records(cassette)
+    (stored,) = cassette_records(cassette)
     assert {i["__type__"] for i in stored["response"]["body"]} == {"botocore.bedrock-runtime.PayloadPart"}
 
 
@@ -642,7 +607,7 @@ def test_a_stream_failing_mid_way_fails_the_same_on_replay(tmp_path: Path, kind:
     with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):
         replayed = _stream_until_error(_client(base_url))
     assert replayed == live
-    (stored,) = _records(cassette)
+    (stored,) = cassette_records(cassette)
     last = stored["response"]["body"][-1]
     if kind == "exception":  # a modelled exception: typed, its headers derived
         assert last["__type__"] == "botocore.bedrock-runtime.ModelStreamErrorException"
@@ -694,17 +659,15 @@ def test_anthropic_bedrock_client_replays_the_same_events(
     assert sent.headers["x-amz-security-token"] == _TOKEN
     signature = sent.headers["authorization"].rsplit("Signature=", 1)[1]
     for value in (_TOKEN, signature, _CREDENTIALS["aws_access_key_id"]):
-        assert value.encode() not in _written(tmp_path), value
+        assert value.encode() not in written_bytes(tmp_path), value
     with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):
         replayed = run(base_url)
     assert replayed == live
 
 
 def _anthropic_message(corpus_dir: Path) -> dict[str, Any]:
-    path = _folder(corpus_dir, "anthropic") / "test_anthropic_model_instructions.yaml"
-    if not path.is_file():
-        pytest.skip(f"corpus file {path} is missing")
-    message: dict[str, Any] = yaml.safe_load(path.read_text())["interactions"][0]["response"]["parsed_body"]
+    path = corpus_cassette(corpus_dir, "anthropic", "test_anthropic_model_instructions.yaml")
+    message: dict[str, Any] = interactions(path)[0]["response"]["parsed_body"]
     return message
 
 
@@ -742,7 +705,7 @@ def test_invoke_model_of_an_anthropic_model_is_typed_as_its_message(corpus_dir: 
     with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):
         replayed = run(base_url)
     assert replayed == live
-    records = _records(cassette)
+    records = cassette_records(cassette)
     assert len(records) == 2  # one per client (boto3 quotes the model id's ":", the anthropic SDK not)
     assert {r["response"]["body"]["__type__"] for r in records} == {"anthropic.types.message.Message"}
 
@@ -771,11 +734,8 @@ def test_no_aws_credential_a_boto3_client_sends_reaches_a_file(corpus_dir: Path,
     assert sent.headers["x-amz-security-token"] == token
     signature = authorization.rsplit("Signature=", 1)[1]
     secrets = [key_id, secret, token, signature, authorization, sent.headers["amz-sdk-invocation-id"]]
-    data = _written(tmp_path)
-    assert data
-    for value in secrets:
-        assert value.encode() not in data, value
-    (stored,) = _records(cassette)
+    assert_none_written(tmp_path, secrets)
+    (stored,) = cassette_records(cassette)
     assert stored["request"]["headers"] == {}
     assert set(stored["response"]["headers"]) == {"content-type", "x-amzn-requestid"}
     with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):

@@ -33,14 +33,21 @@ import random
 import string
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import yaml
+from pydantic_ai_corpus import (
+    Recording,
+    assert_none_written,
+    cassette_records,
+    corpus_cassette,
+    interactions,
+    kept_headers,
+)
 
 genai = pytest.importorskip(
     "google.genai", reason="google-genai is not installed (tox -e providers installs it)"
@@ -69,43 +76,19 @@ VERTEX_COUNT_TOKENS = "test_google_vertexai_count_tokens_forwards_native_tools.y
 GENERATE = "google.genai.types.GenerateContentResponse"
 API_KEY = "AIzaSyTestKey0000000000000000000000000"
 QUESTION = "What is the capital of France?"
-# Framing the server sets itself (the corpus holds both content-length and chunked).
-_FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "content-encoding"})
 
 
 # ------------------------------------------------------------------ the corpus
 
 
-def _folder(corpus_dir: Path) -> Path:
-    folder = corpus_dir / "providers" / "pydantic-ai" / "google"
-    if not folder.is_dir():
-        pytest.skip(f"no Google recordings in the corpus at {folder}")
-    return folder
-
-
-class Recorded:
+class Recorded(Recording):
     """One recorded Gemini or Vertex AI call: where it went, and the bytes Google sent."""
 
     def __init__(self, interaction: dict[str, Any]) -> None:
-        request, response = interaction["request"], interaction["response"]
-        self.uri: str = request["uri"]
+        super().__init__(interaction)
         parts = urlsplit(self.uri)
         self.path = parts.path + (f"?{parts.query}" if parts.query else "")
         self.route = canonical.route(self.uri)
-        self.status: int = response["status"]["code"]
-        self.headers = [
-            (name, value)
-            for name, values in response["headers"].items()
-            if name.lower() not in _FRAMING
-            for value in values
-        ]
-        if "parsed_body" in response:
-            self.body = json.dumps(response["parsed_body"]).encode()
-        else:
-            text = response["body"]["string"]
-            self.body = text.encode() if isinstance(text, str) else bytes(text)
-        self.content_type = dict(self.headers).get("content-type", "")
-        self.streaming = self.content_type.startswith("text/event-stream")
         self.vertex = "/projects/" in parts.path
         segments = [s for s in parts.path.split("/") if s]
         self.version = segments[0]
@@ -113,34 +96,23 @@ class Recorded:
         if self.vertex:
             self.project, self.location = segments[2], segments[4]
 
-    def chunks(self) -> list[bytes]:
-        """The body as the server sends it: one HTTP chunk per SSE event, a JSON body whole."""
-        if not self.streaming:
-            return [self.body]
-        events = self.body.split(b"\n\n")
-        return [e + b"\n\n" for e in events[:-1]] + ([events[-1]] if events[-1] else [])
-
-
-def _interactions(path: Path) -> Iterator[Recorded]:
-    for interaction in yaml.safe_load(path.read_text())["interactions"]:
-        rec = Recorded(interaction)
-        if ":" in rec.path.rpartition("/")[2] and "/models/" in rec.path and rec.status == 200:
-            yield rec
+    @classmethod
+    def read(cls, path: Path) -> list[Recorded]:
+        """The answered calls of a model (``.../models/<model>:<method>``), what the tests serve."""
+        return [
+            rec
+            for rec in super().read(path)
+            if ":" in rec.path.rpartition("/")[2] and "/models/" in rec.path and rec.status == 200
+        ]
 
 
 def _first(corpus_dir: Path, name: str, method: str = "generateContent") -> Recorded:
-    path = _folder(corpus_dir) / name
-    if not path.is_file():
-        pytest.skip(f"corpus file {path} is missing")
-    return next(rec for rec in _interactions(path) if rec.method == method)
+    return next(rec for rec in Recorded.of_file(corpus_dir, "google", name) if rec.method == method)
 
 
 def _all(corpus_dir: Path, *, streaming: bool) -> list[tuple[str, Recorded]]:
     return [
-        (f"{p.name}#{i}", rec)
-        for p in sorted(_folder(corpus_dir).glob("*.yaml"))
-        for i, rec in enumerate(_interactions(p))
-        if rec.streaming == streaming
+        (label, rec) for label, rec in Recorded.of_folder(corpus_dir, "google") if rec.streaming == streaming
     ]
 
 
@@ -164,14 +136,6 @@ def _objects(values: list[Any], vertex: bool) -> list[dict[str, Any]]:
         ).model_dump()
         for v in values
     ]
-
-
-def _records(cassette: Path) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted(cassette.glob("*.json"))]
-
-
-def _written(folder: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
 
 
 # ------------------------------------------------------------------ routes
@@ -393,7 +357,7 @@ def test_without_google_genai_installed_a_stream_records_and_replays(
     assert out["live"].encode() == rec.body
     assert b"[DONE]" not in out["replayed"].encode()
     assert _sdk_chunks(out["replayed"].encode()) == _sdk_chunks(rec.body)
-    (record,) = _records(cassette)
+    (record,) = cassette_records(cassette)
     assert record["response"]["sse_done"] is False  # no type to say it: the record does
     assert record["response"]["body"] == _sdk_chunks(rec.body)  # plain JSON chunks, no envelope
     assert record["request"]["model"] == rec.model
@@ -495,7 +459,7 @@ def _replayed_bytes(cassette: Path, url: str, body: bytes) -> bytes:
     records the method as aiohttp was given it (``post``); the request is sent again
     the same way, so it matches.
     """
-    (record,) = _records(cassette)
+    (record,) = cassette_records(cassette)
     method = record["request"]["method"]
     with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):
         if method.isupper():
@@ -545,7 +509,7 @@ def test_replay_through_the_sdk_equals_the_live_run(
     rec = _first(corpus_dir, corpus_file, method)
     cassette = tmp_path / "cassette"
     with FakeOpenAIServer() as server:
-        server.enqueue("POST", rec.path, status=rec.status, headers=rec.headers, body=rec.chunks())
+        rec.serve(server, rec.path)
         with vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
             live = run(_client(rec, server.url), rec)
         sent = server.requests[-1]
@@ -558,7 +522,7 @@ def test_replay_through_the_sdk_equals_the_live_run(
     raw = _replayed_bytes(cassette, base_url + rec.path, sent.body)
     assert replayed == live
 
-    (record,) = _records(cassette)
+    (record,) = cassette_records(cassette)
     request, response = record["request"], record["response"]
     assert request["headers"] == {}
     assert request["endpoint"] == rec.route
@@ -637,7 +601,7 @@ def test_the_gemini_api_v1_records_and_replays_typed(corpus_dir: Path, tmp_path:
             genai.Client(api_key=API_KEY, http_options={"base_url": base_url, "api_version": "v1"}), rec
         )
     assert replayed == live
-    (record,) = _records(cassette)
+    (record,) = cassette_records(cassette)
     assert record["request"]["endpoint"] == f"/v1/models/{rec.model}:streamGenerateContent"
     assert {item["__type__"] for item in record["response"]["body"]} == {GENERATE}
     assert "sse_done" not in record["response"]
@@ -710,7 +674,7 @@ def test_models_and_embeddings_on_the_v1_routes_openai_shares(tmp_path: Path) ->
     assert names is not None
     typed = {
         (r["request"]["url"].removeprefix(base_url), r["response"]["body"]["__type__"])
-        for r in _records(cassette)
+        for r in cassette_records(cassette)
     }
     assert typed == {
         ("/v1/models", names["models"]),
@@ -754,7 +718,7 @@ def test_an_error_answer_replays_as_the_same_sdk_error(tmp_path: Path) -> None:
             genai.Client(api_key=API_KEY, http_options={"base_url": base_url, "api_version": "v1"})
         )
     assert replayed == live == (429, "RESOURCE_EXHAUSTED", "Resource has been exhausted.", error)
-    (record,) = _records(cassette)
+    (record,) = cassette_records(cassette)
     assert record["response"]["status"] == 429
     assert record["response"]["body"] == error  # plain JSON: no class is an error body
 
@@ -801,19 +765,14 @@ GOOGLE_ORIGIN = "https://generativelanguage.googleapis.com"
 def test_a_resumable_upload_replays_through_the_upload_url_header(corpus_dir: Path, tmp_path: Path) -> None:
     # google-genai starts an upload, reads where to send the bytes from x-goog-upload-url and
     # whether it is done from x-goog-upload-status: without those two headers it cannot finish.
-    path = _folder(corpus_dir) / UPLOAD
-    if not path.is_file():
-        pytest.skip(f"corpus file {path} is missing")
-    start, finish = yaml.safe_load(path.read_text())["interactions"][1:3]
+    start, finish = interactions(corpus_cassette(corpus_dir, "google", UPLOAD))[1:3]
     store = start["request"]["uri"].rpartition("/")[2].partition(":")[0]
 
     def served(interaction: dict[str, Any], origin: str) -> tuple[str, list[tuple[str, str]], bytes]:
         parts = urlsplit(interaction["request"]["uri"])
         headers = [
             (name, value.replace(GOOGLE_ORIGIN, origin))  # the upload URL points at the loopback server
-            for name, values in interaction["response"]["headers"].items()
-            if name.lower() not in _FRAMING
-            for value in values
+            for name, value in kept_headers(interaction["response"])
         ]
         response = interaction["response"]
         body = json.dumps(response["parsed_body"]).encode() if "parsed_body" in response else b""
@@ -845,7 +804,7 @@ def test_a_resumable_upload_replays_through_the_upload_url_header(corpus_dir: Pa
         )
         replayed = run(replay_client)
     assert replayed == live
-    kept = [r["response"].get("headers", {}) for r in _records(cassette)]
+    kept = [r["response"].get("headers", {}) for r in cassette_records(cassette)]
     assert {h.get("x-goog-upload-status") for h in kept} == {"active", "final"}
     assert any("upload_id=" in h.get("x-goog-upload-url", "") for h in kept)
 
@@ -895,11 +854,8 @@ def test_no_credential_a_gemini_client_sends_reaches_a_file(corpus_dir: Path, tm
         sent = server.requests
     assert sent[0].headers["x-goog-api-key"] == api_key  # the client did send it
     assert query_key in sent[1].path
-    data = _written(tmp_path)
-    assert data
-    for value in (api_key, query_key):
-        assert value.encode() not in data, value
-    records = _records(cassette)
+    assert_none_written(tmp_path, (api_key, query_key))
+    records = cassette_records(cassette)
     assert len(records) == 2
     assert all(r["request"]["headers"] == {} and "key=" not in r["request"]["url"] for r in records)
     with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):
@@ -931,11 +887,8 @@ def test_no_credential_a_vertex_client_sends_reaches_a_file(corpus_dir: Path, tm
     # secret, but a request header, and none of those is ever written).
     assert sent.headers["authorization"] == f"Bearer {token}"
     assert sent.headers["x-goog-user-project"] == quota_project
-    data = _written(tmp_path)
-    assert data
-    for value in (token, quota_project):
-        assert value.encode() not in data, value
-    (record,) = _records(cassette)
+    assert_none_written(tmp_path, (token, quota_project))
+    (record,) = cassette_records(cassette)
     assert record["request"]["headers"] == {}
     assert set(record["response"]["headers"]) == {"content-type", "content-disposition"}
     with vcr_ext.VCR(record_mode="none").use_cassette(str(cassette)):

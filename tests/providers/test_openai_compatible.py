@@ -37,12 +37,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from pydantic_ai_corpus import Recording, cassette_records
 
 import vcr_ext
 from vcr_ext import canonical, codec, sdk_types, typed_check
@@ -52,68 +52,32 @@ from vcr_ext.sse import WhatwgEvent, parse_whatwg
 CHUNK = "openai.types.chat.chat_completion_chunk.ChatCompletionChunk"
 CHAT = "openai.types.chat.chat_completion.ChatCompletion"
 ROUTE = "/v1/chat/completions"
-_FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "content-encoding"})
 
 
 # ------------------------------------------------------------------ the corpus
 
 
-class Recorded:
+class Recorded(Recording):
     """One recorded chat completion: what the client asked, and the bytes the provider sent."""
 
     def __init__(self, interaction: dict[str, Any]) -> None:
-        request, response = interaction["request"], interaction["response"]
-        self.uri: str = request["uri"].split("#", 1)[0]
-        self.request: dict[str, Any] = request.get("parsed_body") or {}
-        self.status: int = response["status"]["code"]
-        self.headers = [
-            (name, value)
-            for name, values in response["headers"].items()
-            if name.lower() not in _FRAMING
-            for value in values
-        ]
-        if "parsed_body" in response:
-            self.body = json.dumps(response["parsed_body"]).encode()
-        else:
-            text = response["body"]["string"]
-            self.body = text.encode() if isinstance(text, str) else bytes(text)
-        self.content_type = dict(self.headers).get("content-type", "")
-        self.streaming = self.content_type.startswith("text/event-stream")
+        super().__init__(interaction)
+        self.uri = self.uri.split("#", 1)[0]
+        self.request: dict[str, Any] = interaction["request"].get("parsed_body") or {}
 
-    def chunks(self) -> list[bytes]:
-        """The body as the server sends it: one HTTP chunk per SSE event, a JSON body whole."""
-        if not self.streaming:
-            return [self.body]
-        events = self.body.split(b"\n\n")
-        return [e + b"\n\n" for e in events[:-1]] + ([events[-1]] if events[-1] else [])
-
-
-def _folder(corpus_dir: Path, provider: str) -> Path:
-    folder = corpus_dir / "providers" / "pydantic-ai" / provider
-    if not folder.is_dir():
-        pytest.skip(f"no {provider} recordings in the corpus at {folder}")
-    return folder
-
-
-def _chat(path: Path) -> Iterator[Recorded]:
-    for interaction in yaml.safe_load(path.read_text())["interactions"]:
-        if interaction["request"]["uri"].split("#", 1)[0].endswith("/chat/completions"):
-            yield Recorded(interaction)
+    @classmethod
+    def wanted(cls, interaction: dict[str, Any]) -> bool:
+        uri: str = interaction["request"]["uri"]
+        return uri.split("#", 1)[0].endswith("/chat/completions")
 
 
 def _all(corpus_dir: Path, provider: str) -> list[tuple[str, Recorded]]:
-    return [
-        (f"{p.name}#{i}", rec)
-        for p in sorted(_folder(corpus_dir, provider).glob("*.yaml"))
-        for i, rec in enumerate(_chat(p))
-    ]
+    return Recorded.of_folder(corpus_dir, provider)
 
 
 def _pick(corpus_dir: Path, provider: str, name: str, *, streaming: bool, index: int = 0) -> Recorded:
-    path = _folder(corpus_dir, provider) / name
-    if not path.is_file():
-        pytest.skip(f"corpus file {path} is missing")
-    return [r for r in _chat(path) if r.streaming == streaming and r.status == 200][index]
+    recorded = Recorded.of_file(corpus_dir, provider, name)
+    return [r for r in recorded if r.streaming == streaming and r.status == 200][index]
 
 
 def _events(raw: bytes) -> list[tuple[str, Any]]:
@@ -123,10 +87,6 @@ def _events(raw: bytes) -> list[tuple[str, Any]]:
         for e in parse_whatwg(raw)
         if isinstance(e, WhatwgEvent)
     ]
-
-
-def _records(cassette: Path) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted(cassette.glob("*.json"))]
 
 
 def _is_thinking_chunk(payload: dict[str, Any]) -> bool:
@@ -240,7 +200,7 @@ def test_a_groq_stream_ending_in_an_error_event_raises_the_same_error_on_replay(
         replayed = run(base_url)
     assert live[0] and replayed == live
     assert live[1] == "Tool choice is required, but model did not call a tool"
-    (record,) = _records(cassette)
+    (record,) = cassette_records(cassette)
     assert record["response"]["sse_done"] is False
     assert record["response"]["body"][-1]["__type__"] == sdk_types.SSE_EVENT
 
@@ -390,7 +350,7 @@ def test_replay_through_the_provider_sdk_equals_the_live_run(
     rec = _pick(corpus_dir, provider, corpus_file, streaming=streaming, index=index)
     cassette = tmp_path / "cassette"
     with FakeOpenAIServer() as server:
-        server.enqueue("POST", path, status=rec.status, headers=rec.headers, body=rec.chunks())
+        rec.serve(server, path)
         with vcr_ext.VCR(record_mode="once").use_cassette(str(cassette)):
             live = call(make_client(asynchronous, server.url), rec, asynchronous, streaming)
         base_url = server.url
@@ -402,7 +362,7 @@ def test_replay_through_the_provider_sdk_equals_the_live_run(
         replayed = call(make_client(asynchronous, base_url), rec, asynchronous, streaming)
     assert _without_normalized(replayed) == _without_normalized(live)
 
-    (record,) = _records(cassette)
+    (record,) = cassette_records(cassette)
     assert record["request"]["endpoint"] == ROUTE and record["request"]["headers"] == {}
     body = record["response"]["body"]
     if streaming:

@@ -663,6 +663,7 @@ def test_an_unknown_vertexai_method_names_file_record_and_field(tmp_path: Path) 
 
 
 def test_a_vertex_response_that_is_no_generate_content_response_names_the_chunk(tmp_path: Path) -> None:
+    _genai()  # without it the request cannot be read first (its own error, tested below)
     rec = {
         "request": _request(
             "vertexai:///generate_content_stream", "/generate_content_stream", VERTEX_CALL, "g", ""
